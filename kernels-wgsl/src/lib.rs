@@ -1,1 +1,17 @@
-pub fn placeholder() {}
+//! X2Edit Edge kernels: the WGSL sources (one file per op family plus shared includes),
+//! the registry of every kernel and variant, the GPU block layout of quantized weights,
+//! and the CPU reference of every op (the oracle the GPU tests compare against).
+//! Nothing here knows about devices: `runtime` compiles these sources through wgpu.
+
+pub mod layout;
+pub mod reference;
+mod registry;
+mod source;
+
+pub use registry::{Act, Family, Kernel, Variant, WeightFormat};
+pub use source::{source, SourceError};
+
+/// Matmul output tile edge (rows per workgroup); the MoE offsets pad expert lists to it.
+pub const MATMUL_TILE: u32 = 32;
+/// Head-dim classes of the attention kernel (a variant's `width`).
+pub const ATTENTION_WIDTHS: [u32; 5] = [32, 64, 128, 256, 512];

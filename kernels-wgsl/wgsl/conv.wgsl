@@ -1,0 +1,60 @@
+// Direct conv2d on NCHW (batch 1) for the VAE and AlignNet; weights in a float format.
+//#include common
+//#include WEIGHT
+
+struct Params {
+    cin: u32, h: u32, w: u32, cout: u32,
+    oh: u32, ow: u32, ks: u32, stride: u32,
+    pad_t: u32, pad_l: u32, flags: u32, x_off: u32,  // flags: bit0 bias, bit1 accumulate, bits 8..15 activation
+    y_off: u32, w_off: u32, w_co_stride: u32, _p0: u32,
+}
+
+@group(0) @binding(0) var<uniform> P: Params;
+@group(0) @binding(1) var<storage, read> X: array<In>;
+@group(0) @binding(2) var<storage, read> W: array<u32>;
+@group(0) @binding(3) var<storage, read> B: array<f32>;
+@group(0) @binding(4) var<storage, read_write> Y: array<Out>;
+
+// Each invocation: 4 output channels x 4 consecutive output columns of one output row.
+@compute @workgroup_size(16, 4, 1)
+fn conv2d(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let ox0 = gid.x * 4u;
+    let oy = gid.y;
+    let co0 = gid.z * 4u;
+    if (ox0 >= P.ow || oy >= P.oh || co0 >= P.cout) { return; }
+    var acc: array<f32, 16>;
+    let plane = P.h * P.w;
+    for (var ci = 0u; ci < P.cin; ci++) {
+        let xc = P.x_off + ci * plane;
+        for (var ky = 0u; ky < P.ks; ky++) {
+            let iy = i32(oy * P.stride + ky) - i32(P.pad_t);
+            if (iy < 0 || iy >= i32(P.h)) { continue; }
+            let xr = xc + u32(iy) * P.w;
+            for (var kx = 0u; kx < P.ks; kx++) {
+                var xv: array<f32, 4>;
+                for (var j = 0u; j < 4u; j++) {
+                    let ix = i32((ox0 + j) * P.stride + kx) - i32(P.pad_l);
+                    let ok = ix >= 0 && ix < i32(P.w);
+                    xv[j] = select(0.0, f32(X[xr + u32(clamp(ix, 0, i32(P.w) - 1))]), ok);
+                }
+                let wk = P.w_off + (ci * P.ks + ky) * P.ks + kx;
+                for (var c = 0u; c < 4u; c++) {
+                    let wv = w_elem(wk + min(co0 + c, P.cout - 1u) * P.w_co_stride);
+                    for (var j = 0u; j < 4u; j++) { acc[c * 4u + j] = fma(wv, xv[j], acc[c * 4u + j]); }
+                }
+            }
+        }
+    }
+    let oplane = P.oh * P.ow;
+    for (var c = 0u; c < min(4u, P.cout - co0); c++) {
+        let co = co0 + c;
+        for (var j = 0u; j < min(4u, P.ow - ox0); j++) {
+            var v = acc[c * 4u + j];
+            if ((P.flags & 1u) != 0u) { v += B[co]; }
+            v = activate(v, (P.flags >> 8u) & 255u);
+            let yi = P.y_off + co * oplane + oy * P.ow + ox0 + j;
+            if ((P.flags & 2u) != 0u) { v += f32(Y[yi]); }
+            Y[yi] = to_out(v);
+        }
+    }
+}

@@ -1,0 +1,105 @@
+// y = act(x W^T + b), W stored in any weight format (decoded by the included `w_decode32`).
+// Each invocation computes a TM x TN register tile; a workgroup covers 32 x 32 outputs.
+// `main`: plain rows. `grouped`: MoE experts, rows listed per expert (see moe.wgsl).
+//#include common
+//#include WEIGHT
+
+struct Params {
+    m: u32, n: u32, k: u32, flags: u32,     // flags: bit0 bias, bit1 accumulate into y, bits 8..15 activation
+    x_off: u32, x_stride: u32, y_off: u32, y_stride: u32,
+    w_row0: u32, b_off: u32, n_experts: u32, gather: u32, // gather: bit0 x rows via ROWS (slot>>1), bit1 y rows = slot
+}
+
+@group(0) @binding(0) var<uniform> P: Params;
+@group(0) @binding(1) var<storage, read> X: array<In>;
+@group(0) @binding(2) var<storage, read> W: array<u32>;
+@group(0) @binding(3) var<storage, read> B: array<f32>;
+@group(0) @binding(4) var<storage, read_write> Y: array<Out>;
+@group(0) @binding(5) var<storage, read> ROWS: array<u32>;
+@group(0) @binding(6) var<storage, read> SEG: array<u32>;
+
+const TM: u32 = 4u;
+const TN: u32 = 4u;
+const WG: u32 = 8u;
+const NONE: u32 = 0xffffffffu;
+
+// acc[r*TN + c] += sum_k x[xr[r], k] * w[wr + min(c, nc-1), k]
+fn accumulate(xr: array<u32, 4>, wr: u32, nc: u32, acc: ptr<function, array<f32, 16>>) {
+    let nkb = (P.k + 31u) / 32u;
+    var xs: array<f32, 128>;
+    var w: array<f32, 32>;
+    for (var kb = 0u; kb < nkb; kb++) {
+        let k0 = kb * 32u;
+        let kn = min(32u, P.k - k0);
+        for (var r = 0u; r < TM; r++) {
+            let base = P.x_off + xr[r] * P.x_stride + k0;
+            if (kn == 32u) {
+                for (var i = 0u; i < 32u; i++) { xs[r * 32u + i] = f32(X[base + i]); }
+            } else {
+                for (var i = 0u; i < 32u; i++) {
+                    xs[r * 32u + i] = select(0.0, f32(X[base + min(i, kn - 1u)]), i < kn);
+                }
+            }
+        }
+        for (var c = 0u; c < TN; c++) {
+            w_decode32(wr + min(c, nc - 1u), kb, P.k, &w);
+            for (var r = 0u; r < TM; r++) {
+                var s = 0.0;
+                for (var i = 0u; i < 32u; i++) { s = fma(xs[r * 32u + i], w[i], s); }
+                (*acc)[r * TN + c] += s;
+            }
+        }
+    }
+}
+
+fn store(row: u32, n: u32, v: f32) {
+    var r = v;
+    if ((P.flags & 1u) != 0u) { r += B[P.b_off + n]; }
+    r = activate(r, (P.flags >> 8u) & 255u);
+    let i = P.y_off + row * P.y_stride + n;
+    if ((P.flags & 2u) != 0u) { r += f32(Y[i]); }
+    Y[i] = to_out(r);
+}
+
+@compute @workgroup_size(8, 8, 1)
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    let n0 = (wg.x * WG + lid.x) * TN;
+    let m0 = (wg.y * WG + lid.y) * TM;
+    if (n0 >= P.n || m0 >= P.m) { return; }
+    var xr: array<u32, 4>;
+    for (var r = 0u; r < TM; r++) { xr[r] = min(m0 + r, P.m - 1u); }
+    var acc: array<f32, 16>;
+    accumulate(xr, P.w_row0 + n0, min(TN, P.n - n0), &acc);
+    for (var r = 0u; r < min(TM, P.m - m0); r++) {
+        for (var c = 0u; c < min(TN, P.n - n0); c++) { store(m0 + r, n0 + c, acc[r * TN + c]); }
+    }
+}
+
+// Rows are positions in the per-expert lists built by moe.wgsl: SEG[e]..SEG[e+1] (multiples
+// of 32, so a workgroup never straddles two experts) hold slots (token*2 + k) or NONE.
+// Expert e uses weight rows e*n .. e*n+n. Work is proportional to the routed tokens:
+// workgroups past SEG[n_experts] exit at once.
+@compute @workgroup_size(8, 8, 1)
+fn grouped(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    let tile0 = wg.y * WG * TM;
+    if (tile0 >= SEG[P.n_experts]) { return; }
+    var e = 0u;
+    for (var i = 1u; i < P.n_experts; i++) { if (SEG[i] <= tile0) { e = i; } }
+    let n0 = (wg.x * WG + lid.x) * TN;
+    if (n0 >= P.n) { return; }
+    let p0 = tile0 + lid.y * TM;
+    var xr: array<u32, 4>;
+    var slot: array<u32, 4>;
+    for (var r = 0u; r < TM; r++) {
+        slot[r] = ROWS[p0 + r];
+        let valid_slot = select(slot[r], 0u, slot[r] == NONE);
+        xr[r] = select(p0 + r, valid_slot >> 1u, (P.gather & 1u) != 0u);
+    }
+    var acc: array<f32, 16>;
+    accumulate(xr, e * P.n + n0, min(TN, P.n - n0), &acc);
+    for (var r = 0u; r < TM; r++) {
+        if (slot[r] == NONE) { continue; }
+        let yrow = select(p0 + r, slot[r], (P.gather & 2u) != 0u);
+        for (var c = 0u; c < min(TN, P.n - n0); c++) { store(yrow, n0 + c, acc[r * TN + c]); }
+    }
+}
