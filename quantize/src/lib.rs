@@ -7,6 +7,7 @@ pub mod codec;
 pub mod error;
 pub mod gguf;
 pub mod metadata;
+pub mod names;
 pub mod pickle;
 pub mod safetensors;
 pub mod types;
