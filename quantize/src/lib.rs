@@ -4,6 +4,7 @@
 
 pub mod checkpoint;
 pub mod codec;
+pub mod convert;
 pub mod error;
 pub mod gguf;
 pub mod metadata;
