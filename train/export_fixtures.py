@@ -1,0 +1,230 @@
+"""Export the tiny models and the per-stage fixtures for the Rust runtime.
+
+    python -m train.export_fixtures [--out tests/fixtures] [--only dit,sample,...]
+
+Writes tests/fixtures/models/ (tiny models in the released formats) and tests/fixtures/<stage>/{inputs,expected}
+.safetensors for every stage of reference/stage-interface.md, plus README.md listing every file and tensor.
+Everything is seeded; running it twice gives the same tensors.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+from typing import Callable, Dict, List, Optional
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+import torch
+from safetensors.torch import save_file
+
+from .common import contiguous_dict, rel_l2, set_threads
+from .configs import SCHNELL_SCHEDULER, X2EditConfig, tiny_config
+from .flux import image_ids, text_ids
+from .models import build_alignnet, build_transformer, load_transformer, write_transformer_files
+from .moe_lora import MoEGate
+from .sampler import euler_sample, flux_sigmas
+
+# shapes shared by the dit / sample / edit fixtures: 48 x 80 image -> 6 x 10 latent -> 3 x 5 = 15 tokens
+IMG_H, IMG_W = 48, 80
+LAT_H, LAT_W = IMG_H // 8, IMG_W // 8
+N_TOK = (LAT_H // 2) * (LAT_W // 2)
+COND_OFFSET = 64
+TASK_ID = 3
+GUIDANCE = 3.5
+DIT_SIGMA = 0.75
+SAMPLE_STEPS = 4
+
+SEED_INPUTS = 2024
+
+
+class Ctx:
+    def __init__(self, out: str, cfg: X2EditConfig):
+        self.out = out
+        self.models = os.path.join(out, "models")
+        self.cfg = cfg
+        self.notes: Dict[str, str] = {}
+        self._cache = {}
+
+    def transformer(self, source: str):
+        if source not in self._cache:
+            self._cache[source] = load_transformer(self.models, self.cfg, source)
+        return self._cache[source]
+
+
+def save_stage(ctx: Ctx, stage: str, inputs: Dict[str, torch.Tensor], expected: Dict[str, torch.Tensor],
+               metadata: Optional[Dict[str, str]] = None):
+    d = os.path.join(ctx.out, stage)
+    os.makedirs(d, exist_ok=True)
+    md = {k: str(v) for k, v in (metadata or {}).items()}
+    save_file(contiguous_dict(inputs), os.path.join(d, "inputs.safetensors"), metadata=md or None)
+    save_file(contiguous_dict(expected), os.path.join(d, "expected.safetensors"), metadata=md or None)
+
+
+class GateRecorder:
+    """Records the softmax probabilities of every MoE gate during one forward (to report top-2 margins)."""
+
+    def __init__(self, model):
+        self.probs: List[torch.Tensor] = []
+        self.handles = [m.register_forward_hook(self._hook) for m in model.modules() if isinstance(m, MoEGate)]
+
+    def _hook(self, mod, inp, out):
+        self.probs.append(out[2].detach())
+
+    def min_margin(self) -> float:
+        """min over tokens and gates of (2nd largest - 3rd largest) probability: how far top-2 is from a tie."""
+        m = 1.0
+        for p in self.probs:
+            s = p.sort(dim=-1, descending=True).values
+            m = min(m, float((s[..., 1] - s[..., 2]).min()))
+        return m
+
+    def min_logit_margin(self) -> float:
+        """the same gap in log-probability (= logit) units."""
+        m = 1e9
+        for p in self.probs:
+            s = p.log().sort(dim=-1, descending=True).values
+            m = min(m, float((s[..., 1] - s[..., 2]).min()))
+        return m
+
+    def close(self):
+        for h in self.handles:
+            h.remove()
+
+
+# ------------------------------------------------------------------------------------------------------------------
+
+def build_models(ctx: Ctx):
+    t0 = time.time()
+    model = build_transformer(ctx.cfg)
+    align = build_alignnet(ctx.cfg)
+    types = write_transformer_files(ctx.models, model, align, ctx.cfg)
+    with open(os.path.join(ctx.models, "flux-community.types.json"), "w") as f:
+        json.dump(types, f, indent=1, sort_keys=True)
+        f.write("\n")
+    print(f"[models] transformer/adapter written in {time.time() - t0:.1f}s")
+
+
+def dit_inputs(ctx: Ctx) -> Dict[str, torch.Tensor]:
+    g = torch.Generator().manual_seed(SEED_INPUTS)
+    L = ctx.cfg.max_sequence_length
+    f = ctx.cfg.flux
+    return {
+        "img": torch.randn(1, N_TOK, f.in_channels, generator=g),
+        "cond": torch.randn(1, N_TOK, f.in_channels, generator=g) * 0.8,
+        "txt": torch.randn(1, L, f.joint_attention_dim, generator=g),
+        "pooled": torch.randn(1, f.pooled_projection_dim, generator=g),
+        "timestep": torch.tensor([DIT_SIGMA], dtype=torch.float32),
+        "guidance": torch.tensor([GUIDANCE], dtype=torch.float32),
+        "img_ids": image_ids(LAT_H, LAT_W),
+        "cond_ids": image_ids(LAT_H, LAT_W, COND_OFFSET),
+        "txt_ids": text_ids(L),
+        "task_id": torch.tensor([TASK_ID], dtype=torch.int64),
+    }
+
+
+def run_dit(model, inp, **kw):
+    return model(inp["img"], inp["cond"], inp["txt"], inp["pooled"], inp["timestep"], inp["guidance"],
+                 inp["img_ids"], inp["cond_ids"], inp["txt_ids"], task_id=inp["task_id"], **kw)
+
+
+@torch.no_grad()
+def export_dit(ctx: Ctx):
+    inp = dit_inputs(ctx)
+    m = ctx.transformer("diffusers")
+    dbg: Dict[str, torch.Tensor] = {}
+    rec = GateRecorder(m)
+    v = run_dit(m, inp, debug=dbg)
+    rec.close()
+    margin = rec.min_margin()
+    v_dense = run_dit(m, inp, moe_mode="dense")
+    assert rel_l2(v_dense, v) < 1e-6, "sparse and dense MoE disagree"
+    v_bfl = run_dit(ctx.transformer("bfl"), inp)
+    assert torch.equal(v_bfl, v), "diffusers folder and BFL single file disagree"
+    v_gguf = run_dit(ctx.transformer("community_gguf"), inp)
+    v_nolora = run_dit(m, inp, use_lora=False)
+    exp = {"velocity": v, "velocity.community_gguf": v_gguf, "debug.velocity_no_lora": v_nolora}
+    exp.update({f"debug.{k}": t for k, t in dbg.items()
+                if not (k.startswith("single_blocks.0.moe.k.") or k.startswith("single_blocks.0.moe.v."))})
+    meta = {"moe_min_top2_margin": f"{margin:.3e}", "moe_min_top2_logit_margin": f"{rec.min_logit_margin():.3e}", "cond_offset": COND_OFFSET,
+            "gguf_vs_float_rel_l2": f"{rel_l2(v_gguf, v):.4f}", "lora_effect_rel_l2": f"{rel_l2(v_nolora, v):.4f}"}
+    save_stage(ctx, "dit", inp, exp, meta)
+    ctx.notes["dit"] = str(meta)
+    print(f"[dit] {meta}")
+
+
+def sample_inputs(ctx: Ctx, schnell: bool = False) -> Dict[str, torch.Tensor]:
+    d = dit_inputs(ctx)
+    del d["img"], d["timestep"]
+    g = torch.Generator().manual_seed(SEED_INPUTS + 1)
+    d["noise"] = torch.randn(1, N_TOK, ctx.cfg.flux.in_channels, generator=g)
+    sched = SCHNELL_SCHEDULER if schnell else ctx.cfg.scheduler
+    d["sigmas"] = flux_sigmas(SAMPLE_STEPS, N_TOK, sched)
+    return d
+
+
+def run_sample(model, inp, debug=None):
+    def vel(x, s):
+        return model(x, inp["cond"], inp["txt"], inp["pooled"], s, inp["guidance"], inp["img_ids"], inp["cond_ids"],
+                     inp["txt_ids"], task_id=inp["task_id"])
+    return euler_sample(vel, inp["noise"], inp["sigmas"], debug)
+
+
+@torch.no_grad()
+def export_sample(ctx: Ctx):
+    inp = sample_inputs(ctx)
+    dbg: Dict[str, torch.Tensor] = {}
+    lat = run_sample(ctx.transformer("diffusers"), inp, dbg)
+    lat_gguf = run_sample(ctx.transformer("community_gguf"), inp)
+    exp = {"latent": lat, "latent.community_gguf": lat_gguf}
+    exp.update({f"debug.{k}": t for k, t in dbg.items()})
+    meta = {"steps": SAMPLE_STEPS, "schedule": "FLUX.1-dev dynamic shift, mu from noise tokens",
+            "image_seq_len": N_TOK, "sigmas": [round(float(s), 8) for s in inp["sigmas"]]}
+    save_stage(ctx, "sample", inp, exp, meta)
+    print(f"[sample] sigmas {meta['sigmas']}")
+
+    inp = sample_inputs(ctx, schnell=True)
+    dbg = {}
+    lat = run_sample(ctx.transformer("schnell_bfl"), inp, dbg)
+    exp = {"latent": lat}
+    exp.update({f"debug.{k}": t for k, t in dbg.items()})
+    meta = {"steps": SAMPLE_STEPS, "schedule": "schnell: shift 1.0, no dynamic shifting (unshifted)",
+            "transformer": "models/transformer-schnell-bfl.safetensors (no guidance_in; guidance input ignored)",
+            "sigmas": [round(float(s), 8) for s in inp["sigmas"]]}
+    save_stage(ctx, "sample-schnell", inp, exp, meta)
+    print(f"[sample-schnell] sigmas {meta['sigmas']}")
+
+
+STAGES: Dict[str, Callable[[Ctx], None]] = {
+    "dit": export_dit,
+    "sample": export_sample,
+}
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--out", default=os.path.join("tests", "fixtures"))
+    ap.add_argument("--only", default="", help="comma-separated subset of: models," + ",".join(STAGES))
+    ap.add_argument("--threads", type=int, default=2)
+    args = ap.parse_args(argv)
+    set_threads(args.threads)
+    torch.manual_seed(0)
+    ctx = Ctx(args.out, tiny_config())
+    only = [s for s in args.only.split(",") if s]
+    t0 = time.time()
+    if not only or "models" in only:
+        build_models(ctx)
+    for name, fn in STAGES.items():
+        if not only or name in only:
+            t = time.time()
+            fn(ctx)
+            print(f"[{name}] {time.time() - t:.1f}s")
+    from .fixtures_readme import write_readme
+    write_readme(ctx.out)
+    print(f"done in {time.time() - t0:.1f}s")
+
+
+if __name__ == "__main__":
+    main()
