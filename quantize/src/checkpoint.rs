@@ -161,6 +161,11 @@ impl Checkpoint {
             FileKind::TorchZip
         } else if bytes.first() == Some(&0x80) {
             return Err(FormatError::Unsupported { file: label, detail: "legacy (pre-1.6, non-zip) torch.save format; re-save it with a current torch".into() });
+        } else if bytes.len() < 9 {
+            return Err(FormatError::Truncated { file: label, offset: 0, needed: 9 - bytes.len() as u64, len: bytes.len() as u64 });
+        } else if bytes[8] != b'{' {
+            // A safetensors file starts with a u64 header length and then the JSON header.
+            return Err(FormatError::BadMagic { file: label, expected: "GGUF, a PyTorch zip (PK) or a safetensors header", found: bytes[..8].to_vec() });
         } else {
             let (entries, md) = st::parse(&label, bytes)?;
             for e in entries {

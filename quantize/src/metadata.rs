@@ -135,6 +135,8 @@ impl Value {
             }
             Value::F32(x) => format!("{x}"),
             Value::F64(x) => format!("{x}"),
+            Value::Bool(b) => format!("{b}"),
+            Value::U64(x) => format!("{x}"),
             other => format!("{}", other.as_i64().map(|v| v.to_string()).unwrap_or_else(|| format!("{other:?}"))),
         }
     }

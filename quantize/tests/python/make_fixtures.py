@@ -180,11 +180,44 @@ def make_gguf_fixture(manifest: dict) -> None:
     write("gguf_expect_quant_q4_k.f32", gguf.quants.dequantize(kb, T.Q4_K))
 
 
+def make_torch_fixtures(manifest: dict) -> None:
+    """PyTorch-zip state dicts (written without torch, see torchzip.py) and their expected values."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import torchzip as tz
+    a = (np.arange(12, dtype=np.float32) * 0.25 - 1).reshape(3, 4)
+    h = (np.arange(6, dtype=np.float32) / 3).astype(np.float16).reshape(2, 3)
+    bf = (np.arange(8, dtype=np.float32) - 3.5).view(np.uint32) >> 16
+    bf = bf.astype(np.uint16)
+    base = tz.Storage("3", "FloatStorage", np.arange(20, dtype=np.float32))
+    sd = tz.state_dict([
+        ("a", tz.contiguous("0", "FloatStorage", a)),
+        ("half", tz.contiguous("1", "HalfStorage", h)),
+        ("bf16", tz.contiguous("2", "BFloat16Storage", bf)),
+        # A transposed (non-contiguous) view: shape [4, 3] of a [3, 4] storage.
+        ("transposed", tz.Tensor(base, 0, (4, 3), (1, 4))),
+        # Two views into one storage at different offsets.
+        ("view_offset", tz.Tensor(base, 12, (2, 4), (4, 1))),
+        ("param", tz.contiguous("4", "FloatStorage", np.array([1.5, -2.5], np.float32), parameter=True)),
+        ("nested", {"inner": tz.contiguous("5", "LongStorage", np.array([7, -8], np.int64))}),
+        ("step", 1000),
+    ])
+    tz.save(OUT / "state_dict.bin", sd)
+    expect = {
+        "a": a.ravel().tolist(), "half": h.astype(np.float32).ravel().tolist(),
+        "bf16": ((bf.astype(np.uint32) << 16).view(np.float32)).tolist(),
+        "transposed": np.arange(12, dtype=np.float32).reshape(3, 4).T.ravel().tolist(),
+        "view_offset": list(range(12, 20)), "param": [1.5, -2.5], "nested.inner": [7, -8],
+    }
+    (OUT / "state_dict.expected.json").write_text(json.dumps(expect) + "\n")
+    manifest["torch_zip"] = sorted(expect)
+
+
 def main() -> None:
     OUT.mkdir(parents=True, exist_ok=True)
     manifest = {"gguf_version": getattr(gguf, "__version__", None) or _pkg_version(), "numpy_version": np.__version__}
     make_codec_fixtures(manifest)
     make_gguf_fixture(manifest)
+    make_torch_fixtures(manifest)
     (OUT / "manifest.json").write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
     total = sum(p.stat().st_size for p in OUT.iterdir())
     print(f"wrote {len(list(OUT.iterdir()))} files, {total} bytes, into {OUT}", file=sys.stderr)
