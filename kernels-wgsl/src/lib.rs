@@ -8,8 +8,18 @@ pub mod reference;
 mod registry;
 mod source;
 
+pub use reference::BinaryOp;
 pub use registry::{Act, Family, Kernel, Variant, WeightFormat};
 pub use source::{source, SourceError};
+
+/// Activation functions fused into kernels (the `act` codes of common.wgsl).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Activation {
+    None = 0,
+    GeluTanh = 1,
+    GeluErf = 2,
+    Silu = 3,
+}
 
 /// Matmul output tile edge (rows per workgroup); the MoE offsets pad expert lists to it.
 pub const MATMUL_TILE: u32 = 32;

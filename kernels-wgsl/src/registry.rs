@@ -24,6 +24,7 @@ impl Act {
 }
 
 /// Storage format of a weight matrix on the GPU (the ggml types we decode in-kernel).
+#[allow(non_camel_case_types)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum WeightFormat {
     F32,
@@ -214,6 +215,7 @@ kernels! {
     MoeOffsets => (Moe, "offsets", Nothing),
     MoeScatter => (Moe, "scatter", Nothing),
     MoeCombine => (Moe, "combine", Acts),
+    MoeCombineDense => (Moe, "combine_dense", Acts),
     Conv2d => (Conv, "conv2d", FloatWeight),
     GroupNormStats => (Image, "group_norm_stats", Acts),
     GroupNormApply => (Image, "group_norm_apply", Acts),

@@ -6,7 +6,7 @@ struct Params {
     cin: u32, h: u32, w: u32, cout: u32,
     oh: u32, ow: u32, ks: u32, stride: u32,
     pad_t: u32, pad_l: u32, flags: u32, x_off: u32,  // flags: bit0 bias, bit1 accumulate, bits 8..15 activation
-    y_off: u32, w_off: u32, w_co_stride: u32, _p0: u32,
+    y_off: u32, w_off: u32, w_co_stride: u32, co_base: u32, // co_base: first output channel of this launch
 }
 
 @group(0) @binding(0) var<uniform> P: Params;
@@ -39,7 +39,7 @@ fn conv2d(@builtin(global_invocation_id) gid: vec3<u32>) {
                 }
                 let wk = P.w_off + (ci * P.ks + ky) * P.ks + kx;
                 for (var c = 0u; c < 4u; c++) {
-                    let wv = w_elem(wk + min(co0 + c, P.cout - 1u) * P.w_co_stride);
+                    let wv = w_elem(wk + (P.co_base + min(co0 + c, P.cout - 1u)) * P.w_co_stride);
                     for (var j = 0u; j < 4u; j++) { acc[c * 4u + j] = fma(wv, xv[j], acc[c * 4u + j]); }
                 }
             }
@@ -50,7 +50,7 @@ fn conv2d(@builtin(global_invocation_id) gid: vec3<u32>) {
         let co = co0 + c;
         for (var j = 0u; j < min(4u, P.ow - ox0); j++) {
             var v = acc[c * 4u + j];
-            if ((P.flags & 1u) != 0u) { v += B[co]; }
+            if ((P.flags & 1u) != 0u) { v += B[P.co_base + co]; }
             v = activate(v, (P.flags >> 8u) & 255u);
             let yi = P.y_off + co * oplane + oy * P.ow + ox0 + j;
             if ((P.flags & 2u) != 0u) { v += f32(Y[yi]); }

@@ -3,7 +3,7 @@
 //#include common
 
 struct Params {
-    rows: u32, cols: u32, op: u32, _p0: u32,
+    rows: u32, cols: u32, op: u32, word: u32,
     x_off: u32, x_stride: u32, y_off: u32, y_stride: u32,
     b_off: u32, b_stride: u32, a: f32, b: f32,
 }
@@ -74,10 +74,10 @@ fn swiglu(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups
     Y[P.y_off + rc.x * P.y_stride + rc.y] = to_out(v);
 }
 
-// U[y_off + i] = bitcast<u32>(a) for i < rows * cols (poisoning, zeroing, list init).
+// U[y_off + i] = word for i < rows * cols (poisoning, zeroing, list init).
 @compute @workgroup_size(256, 1, 1)
 fn fill(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let i = flat_index(gid, nwg, 256u);
     if (i >= P.rows * P.cols) { return; }
-    U[P.y_off + i] = bitcast<u32>(P.a);
+    U[P.y_off + i] = P.word;
 }

@@ -8,6 +8,7 @@
 struct Params {
     tokens: u32, experts: u32, tile: u32, cols: u32,
     l_off: u32, l_stride: u32, y_off: u32, y_stride: u32,
+    expert: u32, _p0: u32, _p1: u32, _p2: u32,  // expert: combine_dense's expert
 }
 
 @group(0) @binding(0) var<uniform> P: Params;
@@ -20,8 +21,6 @@ struct Params {
 @group(0) @binding(7) var<storage, read_write> ROWS: array<u32>;      // [max padded rows], NONE-filled
 @group(0) @binding(8) var<storage, read> SLOTS: array<In>;            // [tokens * 2, cols]
 @group(0) @binding(9) var<storage, read_write> Y: array<Out>;
-
-const MAX_EXPERTS: u32 = 64u;
 
 @compute @workgroup_size(64, 1, 1)
 fn top2(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
@@ -80,4 +79,17 @@ fn combine(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroup
     let v = WGT[2u * t] * f32(SLOTS[(2u * t) * P.cols + c]) + WGT[2u * t + 1u] * f32(SLOTS[(2u * t + 1u) * P.cols + c]);
     let yi = P.y_off + t * P.y_stride + c;
     Y[yi] = to_out(f32(Y[yi]) + v);
+}
+
+// Dense evaluation (the reference path): Y[t, c] += w_t * SLOTS[t, c], w_t the routing weight
+// of expert P.expert for token t (0 when not among its top 2). SLOTS is [tokens, cols] here.
+@compute @workgroup_size(256, 1, 1)
+fn combine_dense(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = flat_index(gid, nwg, 256u);
+    if (i >= P.tokens * P.cols) { return; }
+    let t = i / P.cols;
+    let c = i % P.cols;
+    let w = select(0.0, WGT[2u * t], SEL[2u * t] == P.expert) + select(0.0, WGT[2u * t + 1u], SEL[2u * t + 1u] == P.expert);
+    let yi = P.y_off + t * P.y_stride + c;
+    Y[yi] = to_out(f32(Y[yi]) + w * f32(SLOTS[t * P.cols + c]));
 }

@@ -1,1 +1,9 @@
+//! X2Edit Edge runtime: the GPU layer over wgpu, one typed launcher per kernel family, the
+//! X2Edit models and the edit pipeline.
 
+pub mod error;
+pub mod gpu;
+pub mod ops;
+
+pub use error::{Error, Result};
+pub use gpu::{Gpu, GpuOptions, Precision, Tensor, DType};

@@ -1,11 +1,4 @@
-/// Activation functions shared by several kernels (the `act` codes of common.wgsl).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Activation {
-    None = 0,
-    GeluTanh = 1,
-    GeluErf = 2,
-    Silu = 3,
-}
+pub use crate::Activation;
 
 /// erf in f64: Taylor series below 2.5, the erfc continued fraction above (both ~1e-14).
 fn erf(x: f64) -> f64 {

@@ -16,25 +16,13 @@ pub fn rope_half_freqs(d: usize, theta: f64) -> Vec<f32> {
     (0..d / 2).map(|j| 1.0 / (theta as f32).powf((2 * j) as f32 / d as f32)).collect()
 }
 
-/// FLUX QK-norm + RoPE on x [tokens, heads + kv_heads, d] (q heads then k heads), in place.
-/// `norm`: (q scale [d], k scale [d], eps) for the per-head RMSNorm before rotation.
-pub fn rope_flux(
-    x: &mut [f32],
-    ids: &[f32],
-    freqs: &(Vec<f32>, u32, u32),
-    heads: usize,
-    kv_heads: usize,
-    d: usize,
-    norm: Option<(&[f32], &[f32], f32)>,
-) {
-    let per = heads + kv_heads;
+/// FLUX QK-norm + RoPE on x [tokens, heads, d] in place; `norm` = (scale [d], eps).
+pub fn rope_flux(x: &mut [f32], ids: &[f32], freqs: &(Vec<f32>, u32, u32), heads: usize, d: usize, norm: Option<(&[f32], f32)>) {
     for (r, row) in x.chunks_mut(d).enumerate() {
-        let t = r / per;
-        let is_k = r % per >= heads;
-        if let Some((qs, ks, eps)) = norm {
+        let t = r / heads;
+        if let Some((sc, eps)) = norm {
             let ms = row.iter().map(|&v| v as f64 * v as f64).sum::<f64>() / d as f64;
             let rs = 1.0 / (ms + eps as f64).sqrt();
-            let sc = if is_k { ks } else { qs };
             for (c, v) in row.iter_mut().enumerate() {
                 *v = (*v as f64 * rs * sc[c] as f64) as f32;
             }
@@ -50,11 +38,10 @@ pub fn rope_flux(
     }
 }
 
-/// Qwen rotate-half RoPE on x [tokens, heads + kv_heads, d], pairs (j, j + d/2), in place.
-pub fn rope_half(x: &mut [f32], pos: &[f32], freqs: &[f32], heads: usize, kv_heads: usize, d: usize) {
-    let per = heads + kv_heads;
+/// Qwen rotate-half RoPE on x [tokens, heads, d], pairs (j, j + d/2), in place.
+pub fn rope_half(x: &mut [f32], pos: &[f32], freqs: &[f32], heads: usize, d: usize) {
     for (r, row) in x.chunks_mut(d).enumerate() {
-        let t = r / per;
+        let t = r / heads;
         for j in 0..d / 2 {
             let (s, c) = (pos[t] as f64 * freqs[j] as f64).sin_cos();
             let (x0, x1) = (row[j] as f64, row[j + d / 2] as f64);
