@@ -16,6 +16,7 @@ Files (all little-endian, raw):
 """
 import json
 import os
+import struct
 import sys
 from pathlib import Path
 
@@ -212,15 +213,92 @@ def make_torch_fixtures(manifest: dict) -> None:
     manifest["torch_zip"] = sorted(expect)
 
 
+def write_safetensors(path: Path, tensors: dict, metadata: dict | None = None) -> None:
+    """The safetensors format by hand (the package is not needed): u64 header length, JSON, data."""
+    header, blobs, off = {}, [], 0
+    if metadata:
+        header["__metadata__"] = metadata
+    for name, (dtype, arr) in tensors.items():
+        b = np.ascontiguousarray(arr).tobytes()
+        header[name] = {"dtype": dtype, "shape": list(arr.shape), "data_offsets": [off, off + len(b)]}
+        blobs.append(b)
+        off += len(b)
+    h = json.dumps(header).encode()
+    h += b" " * ((-len(h)) % 8)
+    path.write_bytes(struct.pack("<Q", len(h)) + h + b"".join(blobs))
+
+
+def bf16(a: np.ndarray) -> np.ndarray:
+    return (a.astype(np.float32).view(np.uint32) >> 16).astype(np.uint16)
+
+
+def make_adapter_fixture(manifest: dict) -> None:
+    """A tiny X2Edit release folder: hidden 32, rank 4, 3 experts + shared, 1 double + 1 single block."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import torchzip as tz
+    d = OUT / "adapter"
+    d.mkdir(exist_ok=True)
+    hidden, rank, experts = 32, 4, 3
+    lora = {}
+    for prefix, projs in [("transformer_blocks.0", "qkvp"), ("single_transformer_blocks.0", "qkv")]:
+        for p in projs:
+            m = f"{prefix}.attn.processor.{'proj' if p == 'p' else p}_moe_lora"
+            for e in [f"experts.{i}" for i in range(experts)] + ["shared_experts"]:
+                lora[f"{m}.{e}.down.weight"] = ("BF16", bf16(rng.standard_normal((rank, hidden)) * 0.1))
+                lora[f"{m}.{e}.up.weight"] = ("BF16", bf16(rng.standard_normal((hidden, rank)) * 0.1))
+            lora[f"{m}.gate.weight"] = ("BF16", bf16(rng.standard_normal((experts, 2 * hidden)) * 0.1))
+    write_safetensors(d / "lora.safetensors", lora)
+    emb = rng.standard_normal((16, hidden)).astype(np.float32)
+    tz.save(d / "task_embeddings.bin", tz.state_dict([("weight", tz.contiguous("0", "FloatStorage", emb))]), archive="task_embeddings")
+    shapes = {"conv.weight": (1, 29, 5, 5), "conv.bias": (1,), "mlp.layernorm.weight": (16,), "mlp.layernorm.bias": (16,),
+              "mlp.projector.0.weight": (24, 16), "mlp.projector.2.weight": (24, 24), "mlp.fc.1.weight": (8, 24), "mlp.fc.1.bias": (8,)}
+    items = [(f"module.{k}", tz.contiguous(str(i), "FloatStorage", rng.standard_normal(s).astype(np.float32))) for i, (k, s) in enumerate(shapes.items())]
+    tz.save(d / "diffusion_pytorch_model.bin", tz.state_dict(items), archive="diffusion_pytorch_model")
+    manifest["adapter"] = {"hidden": hidden, "rank": rank, "experts": experts}
+
+
+def make_qwen_fixture(manifest: dict) -> None:
+    """A tiny Hugging Face Qwen2.5-VL folder: hidden 16, 2 layers, 2 heads (1 KV), vocab 40."""
+    d = OUT / "qwen"
+    d.mkdir(exist_ok=True)
+    cfg = {"architectures": ["Qwen2_5_VLForConditionalGeneration"], "model_type": "qwen2_5_vl", "hidden_size": 16,
+           "num_hidden_layers": 2, "num_attention_heads": 2, "num_key_value_heads": 1, "intermediate_size": 32,
+           "vocab_size": 40, "max_position_embeddings": 128, "rms_norm_eps": 1e-6, "rope_theta": 1000000.0,
+           "rope_scaling": {"type": "mrope", "mrope_section": [2, 1, 1]}, "bos_token_id": 30, "eos_token_id": 31}
+    (d / "config.json").write_text(json.dumps(cfg, indent=1) + "\n")
+    t = {"model.embed_tokens.weight": (40, 16), "model.norm.weight": (16,), "lm_head.weight": (40, 16), "visual.patch_embed.proj.weight": (4, 3)}
+    for i in range(2):
+        p = f"model.layers.{i}"
+        t.update({f"{p}.input_layernorm.weight": (16,), f"{p}.post_attention_layernorm.weight": (16,),
+                  f"{p}.self_attn.q_proj.weight": (16, 16), f"{p}.self_attn.q_proj.bias": (16,),
+                  f"{p}.self_attn.k_proj.weight": (8, 16), f"{p}.self_attn.k_proj.bias": (8,),
+                  f"{p}.self_attn.v_proj.weight": (8, 16), f"{p}.self_attn.v_proj.bias": (8,),
+                  f"{p}.self_attn.o_proj.weight": (16, 16), f"{p}.mlp.gate_proj.weight": (32, 16),
+                  f"{p}.mlp.up_proj.weight": (32, 16), f"{p}.mlp.down_proj.weight": (16, 32)})
+    write_safetensors(d / "model.safetensors", {k: ("F32", rng.standard_normal(s).astype(np.float32)) for k, s in t.items()}, {"format": "pt"})
+    letters = [chr(ord("a") + i) for i in range(26)] + ["ab", "abc", "Ġ", "Ġa"]
+    tok = {"version": "1.0", "added_tokens": [
+        {"id": 30, "content": "<|endoftext|>", "special": True}, {"id": 31, "content": "<|im_end|>", "special": True},
+        {"id": 32, "content": "<|im_start|>", "special": True}, {"id": 33, "content": "<tool>", "special": False}],
+        "model": {"type": "BPE", "vocab": {t: i for i, t in enumerate(letters)}, "merges": ["a b", ["ab", "c"], "Ġ a"]}}
+    (d / "tokenizer.json").write_text(json.dumps(tok) + "\n")
+    tc = {"eos_token": "<|im_end|>", "pad_token": "<|endoftext|>", "bos_token": None, "add_bos_token": False,
+          "chat_template": "{% for m in messages %}<|im_start|>{{ m['role'] }}\\n{{ m['content'] }}<|im_end|>\\n{% endfor %}"}
+    (d / "tokenizer_config.json").write_text(json.dumps(tc) + "\n")
+    manifest["qwen"] = {"vocab_size": 40}
+
+
 def main() -> None:
     OUT.mkdir(parents=True, exist_ok=True)
     manifest = {"gguf_version": getattr(gguf, "__version__", None) or _pkg_version(), "numpy_version": np.__version__}
     make_codec_fixtures(manifest)
     make_gguf_fixture(manifest)
     make_torch_fixtures(manifest)
+    make_adapter_fixture(manifest)
+    make_qwen_fixture(manifest)
     (OUT / "manifest.json").write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
-    total = sum(p.stat().st_size for p in OUT.iterdir())
-    print(f"wrote {len(list(OUT.iterdir()))} files, {total} bytes, into {OUT}", file=sys.stderr)
+    total = sum(p.stat().st_size for p in OUT.rglob("*") if p.is_file())
+    print(f"wrote {total} bytes of fixtures into {OUT}", file=sys.stderr)
 
 
 def _pkg_version() -> str:
