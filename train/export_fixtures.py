@@ -104,6 +104,11 @@ def build_models(ctx: Ctx):
     with open(os.path.join(ctx.models, "flux-community.types.json"), "w") as f:
         json.dump(types, f, indent=1, sort_keys=True)
         f.write("\n")
+    from .models import build_text_encoder
+    types = build_text_encoder(ctx.models, ctx.cfg)
+    with open(os.path.join(ctx.models, "qwen2vl.types.json"), "w") as f:
+        json.dump(types, f, indent=1, sort_keys=True)
+        f.write("\n")
     print(f"[models] transformer/adapter written in {time.time() - t0:.1f}s")
 
 
@@ -197,9 +202,131 @@ def export_sample(ctx: Ctx):
     print(f"[sample-schnell] sigmas {meta['sigmas']}")
 
 
+# ------------------------------------------------------------------------------------------------------------------
+# text / align / route / tokenize
+
+TEXT_PROMPT = "Change the color of the car to red."
+ROUTE_INSTRUCTIONS = ["Remove the person on the left.", "把背景换成雪山。", "Make it look like a watercolor painting 🎨"]
+ROUTE_MAX_NEW_TOKENS = 8
+
+
+def _tokenizer(ctx: Ctx):
+    from .text import load_tokenizer
+    if "tok" not in ctx._cache:
+        ctx._cache["tok"] = load_tokenizer(os.path.join(ctx.models, "text_encoder"))
+    return ctx._cache["tok"]
+
+
+def text_embeddings(ctx: Ctx, input_ids, attention_mask, source: str = "hf"):
+    """-> hidden_states [1,layers+1,L,H], prompt_embeds [1,L,D], pooled [1,P] (+ AlignNet debug)."""
+    from .models import load_alignnet, load_text_state_dict
+    from .text import qwen_text_forward
+    key = "text_sd." + source
+    if key not in ctx._cache:
+        ctx._cache[key] = load_text_state_dict(ctx.models, source)
+    if "align" not in ctx._cache:
+        ctx._cache["align"] = load_alignnet(ctx.models, ctx.cfg)
+    hs = qwen_text_forward(ctx._cache[key], ctx.cfg.qwen, input_ids, attention_mask)
+    dbg: Dict[str, torch.Tensor] = {}
+    with torch.no_grad():
+        pooled, emb = ctx._cache["align"](hs, dbg)
+    return hs, emb, pooled, dbg
+
+
+@torch.no_grad()
+def export_text(ctx: Ctx):
+    from .models import text_config_from_dir
+    from .text import left_pad_position_ids, render_chat, tokenize
+    text_config_from_dir(ctx.models, ctx.cfg)
+    tok = _tokenizer(ctx)
+    ids, mask = tokenize(tok, TEXT_PROMPT, "x2edit", ctx.cfg.max_sequence_length)
+    hs, emb, pooled, _ = text_embeddings(ctx, ids, mask)
+    hs_g, emb_g, pooled_g, _ = text_embeddings(ctx, ids, mask, "qwen2vl_gguf")
+    exp = {"hidden_states": hs, "prompt_embeds": emb, "pooled": pooled,
+           "prompt_embeds.qwen2vl_gguf": emb_g, "pooled.qwen2vl_gguf": pooled_g,
+           "debug.position_ids": left_pad_position_ids(mask)}
+    meta = {"prompt": TEXT_PROMPT, "prompt_format": "x2edit", "chat": render_chat(tok, TEXT_PROMPT, "x2edit"),
+            "real_tokens": int(mask.sum()), "pad_rows": "un-masked (attend to all 512 keys), as on CUDA"}
+    save_stage(ctx, "text", {"input_ids": ids, "attention_mask": mask}, exp, meta)
+    # align: AlignNet alone, on the text fixture's hidden states
+    _, emb2, pooled2, dbg = text_embeddings(ctx, ids, mask)
+    exp = {"prompt_embeds": emb2, "pooled": pooled2}
+    exp.update({f"debug.{k}": v for k, v in dbg.items()})
+    save_stage(ctx, "align", {"hidden_states": hs}, exp, {"source": "text/expected.safetensors hidden_states"})
+    print(f"[text] {int(mask.sum())} real tokens, gguf rel_l2 {rel_l2(emb_g, emb):.4f}")
+
+
+@torch.no_grad()
+def export_route(ctx: Ctx):
+    from .models import load_text_state_dict, text_config_from_dir
+    from .text import greedy_generate, load_hf_text_model, route_inputs, task_id_from_output
+    text_config_from_dir(ctx.models, ctx.cfg)
+    tok = _tokenizer(ctx)
+    hf = load_hf_text_model(os.path.join(ctx.models, "text_encoder"))
+    sd = load_text_state_dict(ctx.models)
+    eos = [tok.convert_tokens_to_ids("<|im_end|>"), tok.convert_tokens_to_ids("<|endoftext|>")]
+    inputs, exp, texts = {}, {}, []
+    for i, ins in enumerate(ROUTE_INSTRUCTIONS):
+        chat, ids, mask = route_inputs(tok, ins)
+        out = hf.generate(input_ids=ids, attention_mask=mask, do_sample=False, max_new_tokens=ROUTE_MAX_NEW_TOKENS,
+                          eos_token_id=eos, pad_token_id=eos[1], repetition_penalty=1.0, temperature=None,
+                          top_p=None, top_k=None)
+        gen = out[:, ids.shape[1]:]
+        ours = greedy_generate(sd, ctx.cfg.qwen, ids, ROUTE_MAX_NEW_TOKENS, eos)
+        assert torch.equal(gen, ours), (gen, ours)
+        decoded = tok.decode(gen[0], skip_special_tokens=True)
+        inputs[f"input_ids.{i}"], inputs[f"attention_mask.{i}"] = ids, mask
+        exp[f"generated_ids.{i}"] = gen
+        exp[f"debug.logits.{i}"] = hf(input_ids=ids, attention_mask=mask, use_cache=False).logits[:, -1].float()
+        hf.rope_deltas = None
+        exp[f"task_id.{i}"] = torch.tensor([task_id_from_output(decoded)], dtype=torch.int64)
+        texts.append({"instruction": ins, "chat": chat, "decoded": decoded})
+    meta = {"instructions": json.dumps(ROUTE_INSTRUCTIONS, ensure_ascii=False),
+            "max_new_tokens": ROUTE_MAX_NEW_TOKENS, "eos_token_ids": json.dumps(eos),
+            "decoding": "greedy (do_sample=False, no repetition penalty); stops after emitting an eos id"}
+    save_stage(ctx, "route", inputs, exp, meta)
+    with open(os.path.join(ctx.out, "route", "prompts.json"), "w", encoding="utf-8") as f:
+        json.dump(texts, f, indent=1, ensure_ascii=False)
+        f.write("\n")
+    print(f"[route] {[t['decoded'] for t in texts]}")
+
+
+@torch.no_grad()
+def export_tokenize(ctx: Ctx):
+    from .text import render_chat, tokenize
+    tok = _tokenizer(ctx)
+    here = os.path.dirname(os.path.abspath(__file__))
+    with open(os.path.join(here, "data", "tokenize_prompts.json"), encoding="utf-8") as f:
+        prompts = json.load(f)
+    exp, listing = {}, []
+    for fmt in ("x2edit", "raw"):
+        ids, masks = [], []
+        for p in prompts:
+            a, b = tokenize(tok, p, fmt, ctx.cfg.max_sequence_length)
+            ids.append(a)
+            masks.append(b)
+        exp[f"{fmt}.input_ids"] = torch.cat(ids)
+        exp[f"{fmt}.attention_mask"] = torch.cat(masks)
+    for i, p in enumerate(prompts):
+        untrunc = {fmt: len(tok(render_chat(tok, p, fmt)).input_ids) for fmt in ("x2edit", "raw")}
+        listing.append({"index": i, "prompt": p, "chat_x2edit": render_chat(tok, p, "x2edit"),
+                        "chat_raw": render_chat(tok, p, "raw"), "untruncated_length": untrunc})
+    d = os.path.join(ctx.out, "tokenize")
+    os.makedirs(d, exist_ok=True)
+    save_file(contiguous_dict(exp), os.path.join(d, "expected.safetensors"),
+              metadata={"max_length": "512", "padding": "left with <|endoftext|>", "truncation": "right"})
+    with open(os.path.join(d, "prompts.json"), "w", encoding="utf-8") as f:
+        json.dump(listing, f, indent=1, ensure_ascii=False)
+        f.write("\n")
+    print(f"[tokenize] {len(prompts)} prompts, lengths {[l['untruncated_length']['x2edit'] for l in listing]}")
+
+
 STAGES: Dict[str, Callable[[Ctx], None]] = {
     "dit": export_dit,
     "sample": export_sample,
+    "text": export_text,
+    "route": export_route,
+    "tokenize": export_tokenize,
 }
 
 

@@ -144,3 +144,62 @@ def load_alignnet(model_dir: str, cfg: X2EditConfig) -> AlignNet:
                     weights_only=True)
     net.load_release_state_dict({k: v.float() for k, v in sd.items()})
     return net.eval()
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# text encoder (Qwen2.5-VL-style HF folder + llama.cpp qwen2vl GGUF)
+
+SEED_QWEN = 1005
+
+
+def build_text_encoder(model_dir: str, cfg: X2EditConfig):
+    """Train the tokenizer, build a random tiny Qwen2_5_VLForConditionalGeneration, write text_encoder/ and
+    qwen2vl.gguf. Returns the per-tensor GGUF types."""
+    from transformers import Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration
+
+    from .gguf_io import write_qwen2vl_gguf
+    from .text import qwen_hf_config_dict
+    from .tokenizer_build import gguf_tokenizer_info, train_tokenizer, write_tokenizer_files
+
+    out = os.path.join(model_dir, "text_encoder")
+    os.makedirs(out, exist_ok=True)
+    tok = train_tokenizer()
+    n = tok.get_vocab_size(with_added_tokens=True)
+    vocab_size = ((n + 63) // 64) * 64  # padded like the released model (152064 > 151665 tokens)
+    cfg.qwen.vocab_size = vocab_size
+    cdict = qwen_hf_config_dict(cfg.qwen, vocab_size, tok)
+    hf_cfg = Qwen2_5_VLConfig(**{k: v for k, v in json.loads(json.dumps(cdict)).items()
+                                 if k not in ("architectures", "model_type", "transformers_version", "torch_dtype")})
+    torch.manual_seed(SEED_QWEN)
+    model = Qwen2_5_VLForConditionalGeneration(hf_cfg)
+    randomize_(model, SEED_QWEN)
+    round_to_(model, torch.bfloat16)
+    model.to(torch.bfloat16).save_pretrained(out, safe_serialization=True)
+    for extra in ("generation_config.json",):
+        if os.path.exists(os.path.join(out, extra)):
+            os.remove(os.path.join(out, extra))
+    with open(os.path.join(out, "config.json"), "w") as f:  # released layout (rope_scaling type "mrope")
+        json.dump(cdict, f, indent=2)
+        f.write("\n")
+    write_tokenizer_files(tok, out)
+    sd = {k: v.float() for k, v in model.state_dict().items() if not k.startswith("visual.")}
+    return write_qwen2vl_gguf(os.path.join(model_dir, "qwen2vl.gguf"), sd, cfg.qwen, gguf_tokenizer_info(tok))
+
+
+def load_text_state_dict(model_dir: str, source: str = "hf") -> Dict[str, torch.Tensor]:
+    """Language-model weights with released names, f32. source 'hf' (text_encoder/model.safetensors) or
+    'qwen2vl_gguf' (dequantized qwen2vl.gguf)."""
+    if source == "hf":
+        sd = load_file(os.path.join(model_dir, "text_encoder", "model.safetensors"))
+        return {k: v.float() for k, v in sd.items() if not k.startswith("visual.")}
+    if source == "qwen2vl_gguf":
+        from .gguf_io import llama_to_hf_qwen_names
+        lsd, _ = read_dequantized(os.path.join(model_dir, "qwen2vl.gguf"))
+        return llama_to_hf_qwen_names(lsd)
+    raise ValueError(source)
+
+
+def text_config_from_dir(model_dir: str, cfg: X2EditConfig) -> X2EditConfig:
+    with open(os.path.join(model_dir, "text_encoder", "config.json")) as f:
+        cfg.qwen.vocab_size = json.load(f)["vocab_size"]
+    return cfg
