@@ -252,14 +252,32 @@ impl Checkpoint {
     /// Tells the OS the mapped pages of a tensor are no longer needed (they are re-read from the file
     /// if touched again). Keeps the resident set bounded while converting a file larger than memory.
     pub fn release(&self, name: &str) {
-        let Ok((_, s)) = self.lookup(name) else { return };
+        if let Ok((t, _)) = self.lookup(name) {
+            self.release_elems(name, 0, t.n_elems());
+        }
+    }
+
+    /// Like `release`, for elements `[start, start + len)` of a contiguous tensor (whole pages only).
+    pub fn release_elems(&self, name: &str, start: usize, len: usize) {
+        let Ok((t, s)) = self.lookup(name) else { return };
+        if s.strided.is_some() {
+            return;
+        }
+        let (be, bb) = (t.ty.block_elems(), t.ty.block_bytes());
+        let b0 = (start / be * bb).min(s.len);
+        let b1 = ((start + len) / be * bb).min(s.len);
         #[cfg(unix)]
         if let Backing::Mapped(m) = &self.files[s.file].backing {
-            // SAFETY: the mapping is read-only and file-backed, so dropped pages are re-read on access.
-            let _ = unsafe { m.unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, s.start, s.len) };
+            // Only pages wholly inside the range: a neighbour's data is never dropped while in use.
+            const PAGE: usize = 4096;
+            let (a, b) = ((s.start + b0).div_ceil(PAGE) * PAGE, (s.start + b1) / PAGE * PAGE);
+            if b > a {
+                // SAFETY: the mapping is read-only and file-backed; dropped pages are re-read on access.
+                let _ = unsafe { m.unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, a, b - a) };
+            }
         }
         #[cfg(not(unix))]
-        let _ = s;
+        let _ = (b0, b1);
     }
 
     /// Validates everything `open` does not already: every tensor's data can be read (strided views

@@ -289,8 +289,10 @@ pub fn write<W: std::io::Write>(ck: &Checkpoint, plan: &Plan, out: W, label: &st
             for s in &t.planned.parts {
                 let data = ck.data(&s.src)?;
                 let (b0, b1) = (s.start / be * t.ty.block_bytes(), (s.start + s.len) / be * t.ty.block_bytes());
-                for c in data[b0..b1].chunks(CHUNK_ELEMS * 4) {
+                for (i, c) in data[b0..b1].chunks(CHUNK_ELEMS * 4).enumerate() {
                     w.write_data(c)?;
+                    let e0 = s.start + i * CHUNK_ELEMS * 4 / t.ty.block_bytes() * be;
+                    ck.release_elems(&s.src, e0, c.len() / t.ty.block_bytes() * be);
                 }
             }
             done += n as u64;
@@ -304,6 +306,7 @@ pub fn write<W: std::io::Write>(ck: &Checkpoint, plan: &Plan, out: W, label: &st
                 xs.resize(len, 0.0);
                 ys.resize(len, 0.0);
                 read_planned(ck, &t.planned, start, &mut xs)?;
+                names::release_planned(ck, &t.planned, start, len);
                 let nb = t.ty.row_bytes(len)?;
                 qb.resize(nb, 0);
                 codec::quantize_row(t.ty, &xs, &mut qb)?;

@@ -118,6 +118,20 @@ pub fn read_planned(ck: &Checkpoint, p: &Planned, start: usize, out: &mut [f32])
     Ok(())
 }
 
+/// Tells the checkpoint the source pages behind elements `[start, start + len)` can go.
+pub fn release_planned(ck: &Checkpoint, p: &Planned, start: usize, len: usize) {
+    let end = start + len;
+    let mut base = 0;
+    for seg in &p.parts {
+        let (s0, s1) = (base, base + seg.len);
+        let (a, b) = (start.max(s0), end.min(s1));
+        if a < b {
+            ck.release_elems(&seg.src, seg.start + (a - s0), b - a);
+        }
+        base = s1;
+    }
+}
+
 /// The whole planned tensor in f32 (tests, small tensors).
 pub fn materialize(ck: &Checkpoint, p: &Planned) -> Result<Vec<f32>> {
     let mut v = vec![0f32; p.n_elems()];
