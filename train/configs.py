@@ -195,7 +195,7 @@ def tiny_config(guidance_embeds: bool = True) -> X2EditConfig:
         moe=MoEConfig(num_experts=12, top_k=2, rank=8, alpha=8.0, num_tasks=16),
         qwen=qwen,
         align=AlignConfig(in_channels=3, input_dim=64, output_dim=64, pooled_dim=32, kernel_size=5, eps=1e-6),
-        vae=VaeConfig(block_out_channels=(32, 32, 64, 64), layers_per_block=1, latent_channels=16, norm_num_groups=32),
+        vae=VaeConfig(block_out_channels=(64, 32, 32, 32), layers_per_block=1, latent_channels=16, norm_num_groups=32),
         scheduler=DEV_SCHEDULER if guidance_embeds else SCHNELL_SCHEDULER,
         max_sequence_length=512,
     )

@@ -104,6 +104,8 @@ def build_models(ctx: Ctx):
     with open(os.path.join(ctx.models, "flux-community.types.json"), "w") as f:
         json.dump(types, f, indent=1, sort_keys=True)
         f.write("\n")
+    from .vae import build_vae, write_vae_files
+    write_vae_files(ctx.models, build_vae(ctx.cfg.vae), ctx.cfg.vae)
     from .models import build_text_encoder
     types = build_text_encoder(ctx.models, ctx.cfg)
     with open(os.path.join(ctx.models, "qwen2vl.types.json"), "w") as f:
@@ -321,12 +323,110 @@ def export_tokenize(ctx: Ctx):
     print(f"[tokenize] {len(prompts)} prompts, lengths {[l['untruncated_length']['x2edit'] for l in listing]}")
 
 
+# ------------------------------------------------------------------------------------------------------------------
+# VAE and the whole edit
+
+EDIT_PROMPT = "Make the sky look like a sunset with orange and pink clouds."
+EDIT_STEPS = 4
+SEED_NOISE_EDIT = 31337
+
+
+def source_image() -> "np.ndarray":
+    """A deterministic 48 x 80 RGB test picture: colour gradients, a rectangle, a disc and a thin diagonal line."""
+    import numpy as np
+    y, x = np.mgrid[0:IMG_H, 0:IMG_W].astype(np.float32)
+    img = np.stack([40 + 180 * x / (IMG_W - 1), 60 + 150 * y / (IMG_H - 1), 200 - 120 * (x + y) / (IMG_W + IMG_H)], -1)
+    img[10:30, 8:30] = [230, 40, 35]
+    disc = (x - 58) ** 2 + (y - 26) ** 2 <= 11 ** 2
+    img[disc] = [30, 90, 220]
+    line = np.abs((y - 0.55 * x) - 2) < 0.8
+    img[line] = [250, 250, 250]
+    return np.clip(np.rint(img), 0, 255).astype(np.uint8)
+
+
+def _vae(ctx: Ctx):
+    from .vae import load_vae
+    if "vae" not in ctx._cache:
+        ctx._cache["vae"] = load_vae(ctx.models, "diffusers")
+        bfl = load_vae(ctx.models, "bfl", ctx.cfg.vae)
+        a, b = ctx._cache["vae"].state_dict(), bfl.state_dict()
+        assert all(torch.equal(a[k], b[k]) for k in a), "vae/ and ae.safetensors disagree"
+    return ctx._cache["vae"]
+
+
+@torch.no_grad()
+def export_vae(ctx: Ctx):
+    from .pipeline import image_to_tensor
+    from .vae import decode, encode_mean
+    vae = _vae(ctx)
+    img = image_to_tensor(source_image())
+    dbg: Dict[str, torch.Tensor] = {}
+    lat = encode_mean(vae, img, dbg)
+    exp = {"latent_mean": lat}
+    keep = ("encoder.down.1", "encoder.down.2", "encoder.down.3", "encoder.mid", "encoder.moments")
+    exp.update({f"debug.{k}": v for k, v in dbg.items() if k in keep})
+    meta = {"image": "edit/source.png as [1,3,48,80] = x/255*2-1", "latent": "(mean - 0.1159) * 0.3611"}
+    save_stage(ctx, "vae-encode", {"image": img}, exp, meta)
+    g = torch.Generator().manual_seed(SEED_INPUTS + 7)
+    z = torch.randn(1, ctx.cfg.vae.latent_channels, LAT_H, LAT_W, generator=g)
+    dbg = {}
+    out = decode(vae, z, dbg)
+    exp = {"image_decoded": out}
+    keep = ("decoder.conv_in", "decoder.mid", "decoder.up.3", "decoder.up.2")
+    exp.update({f"debug.{k}": v for k, v in dbg.items() if k in keep})
+    save_stage(ctx, "vae-decode", {"latent": z}, exp, {"decode": "decoder(latent / 0.3611 + 0.1159), unclamped"})
+    print(f"[vae] latent std {float(lat.std()):.3f}, decoded range [{float(out.min()):.2f}, {float(out.max()):.2f}]")
+
+
+@torch.no_grad()
+def export_edit(ctx: Ctx):
+    import numpy as np
+    from PIL import Image
+    from .models import text_config_from_dir
+    from .pipeline import run_edit
+    from .text import render_chat, tokenize
+    text_config_from_dir(ctx.models, ctx.cfg)
+    src = source_image()
+    d = os.path.join(ctx.out, "edit")
+    os.makedirs(d, exist_ok=True)
+    Image.fromarray(src).save(os.path.join(d, "source.png"))
+    assert np.array_equal(np.asarray(Image.open(os.path.join(d, "source.png")).convert("RGB")), src)
+    tok = _tokenizer(ctx)
+    ids, mask = tokenize(tok, EDIT_PROMPT, "x2edit", ctx.cfg.max_sequence_length)
+
+    def text_fn():
+        _, emb, pooled, _ = text_embeddings(ctx, ids, mask)
+        return emb, pooled
+
+    g = torch.Generator().manual_seed(SEED_NOISE_EDIT)
+    noise = torch.randn(1, N_TOK, ctx.cfg.flux.in_channels, generator=g)
+    dbg: Dict[str, torch.Tensor] = {}
+    out = run_edit(ctx.transformer("diffusers"), _vae(ctx), text_fn, src, EDIT_STEPS, GUIDANCE, TASK_ID, noise,
+                   ctx.cfg.scheduler, COND_OFFSET, dbg)
+    Image.fromarray(out).save(os.path.join(d, "expected.png"))
+    inputs = {"noise": noise, "source": torch.from_numpy(src.copy()), "task_id": torch.tensor([TASK_ID]),
+              "input_ids": ids, "attention_mask": mask}
+    exp = {"image": torch.from_numpy(out.copy())}
+    for k in ("prompt_embeds", "pooled", "cond_latent", "cond", "sigmas", "latent"):
+        exp[k] = dbg.pop(k)
+    exp.update({f"debug.{k}": v for k, v in dbg.items()})
+    meta = {"prompt": EDIT_PROMPT, "prompt_format": "x2edit", "steps": EDIT_STEPS, "guidance": GUIDANCE,
+            "size": "source", "cond_offset": COND_OFFSET, "task_id": TASK_ID, "cond_latent": "posterior mean",
+            "chat": render_chat(tok, EDIT_PROMPT, "x2edit"), "height": IMG_H, "width": IMG_W,
+            "command": "x2edit edit --image edit/source.png --prompt <prompt> --task 3 --steps 4 --guidance 3.5 "
+                       "--size source --prompt-format x2edit --noise edit/inputs.safetensors --model-dir models"}
+    save_stage(ctx, "edit", inputs, exp, meta)
+    print(f"[edit] output mean {out.mean():.1f}, sigmas {[round(float(s), 4) for s in exp['sigmas']]}")
+
+
 STAGES: Dict[str, Callable[[Ctx], None]] = {
     "dit": export_dit,
     "sample": export_sample,
     "text": export_text,
     "route": export_route,
     "tokenize": export_tokenize,
+    "vae": export_vae,
+    "edit": export_edit,
 }
 
 
