@@ -309,9 +309,8 @@ pub fn write<W: std::io::Write>(ck: &Checkpoint, plan: &Plan, out: W, label: &st
                 names::release_planned(ck, &t.planned, start, len);
                 let nb = t.ty.row_bytes(len)?;
                 qb.resize(nb, 0);
-                codec::quantize_row(t.ty, &xs, &mut qb)?;
+                quantize_parallel(t.ty, row, &xs, &mut qb, &mut ys)?;
                 w.write_data(&qb)?;
-                codec::dequantize_row(t.ty, &qb, &mut ys)?;
                 for (a, b) in xs.iter().zip(&ys) {
                     let e = (a - b).abs();
                     // NaN source values count as errors only if the round trip changed them.
@@ -332,6 +331,29 @@ pub fn write<W: std::io::Write>(ck: &Checkpoint, plan: &Plan, out: W, label: &st
     }
     let out = w.finish()?;
     Ok((Report { arch: plan.arch.clone(), tensors: reports, notes: plan.notes.clone() }, out))
+}
+
+/// Quantizes `xs` into `qb` and dequantizes it back into `ys`, split by whole rows over the CPU's
+/// threads (K-quant quantization is the slow part of a conversion).
+fn quantize_parallel(ty: GgmlType, row: usize, xs: &[f32], qb: &mut [u8], ys: &mut [f32]) -> Result<()> {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(16);
+    let rows = xs.len() / row;
+    let per_rows = rows.div_ceil(threads).max(1);
+    if threads == 1 || rows < 2 {
+        codec::quantize_row(ty, xs, qb)?;
+        return codec::dequantize_row(ty, qb, ys);
+    }
+    let per = per_rows * row;
+    let per_bytes = ty.row_bytes(row)? * per_rows;
+    std::thread::scope(|sc| {
+        let jobs: Vec<_> = xs
+            .chunks(per)
+            .zip(qb.chunks_mut(per_bytes))
+            .zip(ys.chunks_mut(per))
+            .map(|((x, q), y)| sc.spawn(move || codec::quantize_row(ty, x, q).and_then(|_| codec::dequantize_row(ty, q, y))))
+            .collect();
+        jobs.into_iter().try_for_each(|j| j.join().unwrap_or_else(|_| Err(FormatError::Invalid { what: "quantize".into(), detail: "worker thread panicked".into() })))
+    })
 }
 
 /// Opens INPUT, plans, and writes OUTPUT (through `OUTPUT.partial`, renamed when complete).
