@@ -240,7 +240,7 @@ impl Checkpoint {
         let (info, _) = self.lookup(name)?;
         let (ty, be) = (info.ty, info.ty.block_elems());
         let n = info.n_elems();
-        if start % be != 0 || out.len() % be != 0 || start.checked_add(out.len()).is_none_or(|e| e > n) {
+        if !start.is_multiple_of(be) || !out.len().is_multiple_of(be) || start.checked_add(out.len()).is_none_or(|e| e > n) {
             return Err(FormatError::BadTensor { file: self.label.clone(), tensor: name.into(), detail: format!("range [{start}, +{}) is outside {n} elements or not on {ty} block boundaries", out.len()) });
         }
         let data = self.data(name)?;

@@ -137,7 +137,7 @@ impl Value {
             Value::F64(x) => format!("{x}"),
             Value::Bool(b) => format!("{b}"),
             Value::U64(x) => format!("{x}"),
-            other => format!("{}", other.as_i64().map(|v| v.to_string()).unwrap_or_else(|| format!("{other:?}"))),
+            other => other.as_i64().map(|v| v.to_string()).unwrap_or_else(|| format!("{other:?}")),
         }
     }
 }

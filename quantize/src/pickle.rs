@@ -196,7 +196,7 @@ impl<'a> Machine<'a> {
     }
     fn set_items(&mut self, items: Vec<V>) -> Result<()> {
         self.check_depth(&items)?;
-        if items.len() % 2 != 0 {
+        if !items.len().is_multiple_of(2) {
             return Err(self.err("odd number of items for a dict"));
         }
         let mut it = items.into_iter();

@@ -85,7 +85,7 @@ impl GgmlType {
     /// Bytes of a row of `n` elements; an error when `n` is not a whole number of blocks.
     pub fn row_bytes(self, n: usize) -> Result<usize> {
         let be = self.block_elems();
-        if n % be != 0 {
+        if !n.is_multiple_of(be) {
             return Err(FormatError::RowNotDivisible { tensor: String::new(), ty: self.name(), row: n, block: be });
         }
         (n / be).checked_mul(self.block_bytes()).ok_or_else(|| FormatError::Invalid {

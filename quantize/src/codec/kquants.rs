@@ -324,8 +324,8 @@ pub fn quantize_q6_k(x: &[f32], b: &mut BlockQ6K) {
     }
     let iscale = -128.0 / max_scale;
     b.d = f16_put(1.0 / iscale);
-    for ib in 0..16 {
-        b.scales[ib] = nearest_int(iscale * scales[ib]).min(127) as i8;
+    for (out, s) in b.scales.iter_mut().zip(&scales) {
+        *out = nearest_int(iscale * s).min(127) as i8;
     }
     for j in 0..16 {
         let d = f16_get(b.d) * b.scales[j] as f32;

@@ -57,3 +57,24 @@ pub fn gguf_to_hf(g: &str) -> Option<String> {
     let i: usize = i.parse().ok()?;
     LAYER.iter().find(|(_, x)| *x == suffix).map(|(h, _)| format!("model.layers.{i}.{h}"))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn qwen_names_map_both_ways() {
+        for (h, g) in [
+            ("model.embed_tokens.weight", "token_embd.weight"),
+            ("lm_head.weight", "output.weight"),
+            ("model.layers.27.self_attn.k_proj.bias", "blk.27.attn_k.bias"),
+            ("model.layers.3.mlp.down_proj.weight", "blk.3.ffn_down.weight"),
+            ("model.layers.0.post_attention_layernorm.weight", "blk.0.ffn_norm.weight"),
+        ] {
+            assert_eq!(hf_to_gguf(h).as_deref(), Some(g));
+            assert_eq!(gguf_to_hf(g).as_deref(), Some(h));
+        }
+        assert_eq!(hf_to_gguf("model.language_model.layers.1.self_attn.o_proj.weight").as_deref(), Some("blk.1.attn_output.weight"));
+        assert_eq!(hf_to_gguf("visual.blocks.0.attn.qkv.weight"), None);
+    }
+}

@@ -127,3 +127,29 @@ pub fn from_diffusers(tensors: &[TensorInfo]) -> Result<super::flux::Mapped> {
 pub fn to_diffusers(tensors: &[TensorInfo]) -> Result<super::flux::Mapped> {
     map_all(tensors, bfl_to_diffusers_name, false)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn vae_names_map_both_ways() {
+        let cases = [
+            ("encoder.down.1.block.0.nin_shortcut.weight", "encoder.down_blocks.1.resnets.0.conv_shortcut.weight", false),
+            ("encoder.down.0.downsample.conv.bias", "encoder.down_blocks.0.downsamplers.0.conv.bias", false),
+            ("encoder.mid.block_2.norm1.weight", "encoder.mid_block.resnets.1.norm1.weight", false),
+            ("decoder.mid.attn_1.proj_out.weight", "decoder.mid_block.attentions.0.to_out.0.weight", true),
+            ("decoder.mid.attn_1.norm.weight", "decoder.mid_block.attentions.0.group_norm.weight", false),
+            ("decoder.mid.attn_1.q.bias", "decoder.mid_block.attentions.0.to_q.bias", false),
+            ("decoder.up.3.block.2.conv1.weight", "decoder.up_blocks.0.resnets.2.conv1.weight", false),
+            ("decoder.up.1.upsample.conv.weight", "decoder.up_blocks.2.upsamplers.0.conv.weight", false),
+            ("decoder.norm_out.bias", "decoder.conv_norm_out.bias", false),
+            ("encoder.conv_out.weight", "encoder.conv_out.weight", false),
+        ];
+        for (b, d, reshape) in cases {
+            assert_eq!(bfl_to_diffusers_name(b, 4), Some((d.to_string(), reshape)), "{b}");
+            assert_eq!(diffusers_to_bfl_name(d, 4), Some((b.to_string(), reshape)), "{d}");
+        }
+        assert_eq!(bfl_to_diffusers_name("decoder.up.4.block.0.conv1.weight", 4), None, "level out of range");
+    }
+}
