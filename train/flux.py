@@ -17,6 +17,7 @@ from __future__ import annotations
 from typing import Dict, List, Optional
 
 import torch
+import torch.utils.checkpoint
 import torch.nn.functional as F
 from torch import nn
 from diffusers import FluxTransformer2DModel
@@ -61,6 +62,7 @@ class X2EditTransformer(nn.Module):
         self.transformer = transformer if transformer is not None else FluxTransformer2DModel(**flux_cfg.diffusers_kwargs())
         self.task_embedding = None
         self.has_moe = False
+        self.gradient_checkpointing = False
         if moe_cfg is not None:
             self.install_moe(moe_cfg)
 
@@ -141,9 +143,14 @@ class X2EditTransformer(nn.Module):
             if c is not None:
                 debug["cond_in"] = c
         hidden_all = []
+        ckpt = self.gradient_checkpointing and torch.is_grad_enabled() and debug is None
         for i, blk in enumerate(T.transformer_blocks):
-            e, x, c = self._double(blk, x, e, c, temb, cond_temb, rope, task_emb if lora else None,
-                                   self._proc(blk) if lora else None, moe_mode, debug, f"double_blocks.{i}.")
+            args = (blk, x, e, c, temb, cond_temb, rope, task_emb if lora else None,
+                    self._proc(blk) if lora else None, moe_mode, debug, f"double_blocks.{i}.")
+            if ckpt:
+                e, x, c = torch.utils.checkpoint.checkpoint(self._double, *args, use_reentrant=False)
+            else:
+                e, x, c = self._double(*args)
             hidden_all.append(x)
             if debug is not None:
                 debug[f"double_blocks.{i}.img"] = x
@@ -153,8 +160,12 @@ class X2EditTransformer(nn.Module):
         Lt = e.shape[1]
         xs = torch.cat([e, x], dim=1)
         for i, blk in enumerate(T.single_transformer_blocks):
-            xs, c = self._single(blk, xs, c, temb, cond_temb, rope, task_emb if lora else None,
-                                 self._proc(blk) if lora else None, moe_mode, debug, f"single_blocks.{i}.")
+            args = (blk, xs, c, temb, cond_temb, rope, task_emb if lora else None,
+                    self._proc(blk) if lora else None, moe_mode, debug, f"single_blocks.{i}.")
+            if ckpt:
+                xs, c = torch.utils.checkpoint.checkpoint(self._single, *args, use_reentrant=False)
+            else:
+                xs, c = self._single(*args)
             if debug is not None:
                 debug[f"single_blocks.{i}.x"] = xs
                 if c is not None:

@@ -89,13 +89,15 @@ class MoELoRA(nn.Module):
         return y
 
     def _sparse(self, x: torch.Tensor, idx: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
-        """Dispatch each (token, slot) to its expert only (X2Edit's training-mode loop)."""
+        """Dispatch each (token, slot) to its expert only (X2Edit's training-mode loop). When gradients are on, every
+        expert is called (possibly on zero tokens), as in X2Edit, so that all of them are in the graph (DDP)."""
         flat_idx = idx.reshape(-1)
         xr = x.repeat_interleave(self.top_k, dim=0)
         y = torch.zeros_like(xr)
+        grad = torch.is_grad_enabled()
         for e, expert in enumerate(self.experts):
             sel = flat_idx == e
-            if bool(sel.any()):
+            if grad or bool(sel.any()):
                 y[sel] = expert(xr[sel]).to(y.dtype)
         return (y.view(-1, self.top_k, x.shape[-1]) * w.unsqueeze(-1).to(y.dtype)).sum(dim=1)
 

@@ -1,6 +1,9 @@
 // Flash attention: one invocation per (query row, head), online softmax over the keys, so
-// memory never grows with Lq x Lk. Q/K/V are read through offsets and token strides, so
-// they can live inside one fused qkv buffer. WIDTH (a variant constant) bounds the head dim.
+// memory never grows with Lq x Lk. A workgroup (64 query rows of one head) stages tiles of
+// keys and values in workgroup memory. Q/K/V are read through offsets and token strides, so
+// they can live inside one fused qkv buffer. WIDTH (a variant constant) bounds the head dim,
+// which must be a multiple of 4; dims go 64 at a time in written-out steps (lavapipe's loop
+// limit: a key costs 2*dim/64 iterations, so 16384 keys fit at dim 128, 4096 at dim 512).
 //#include common
 
 struct Params {
@@ -20,18 +23,38 @@ struct Params {
 @group(0) @binding(4) var<storage, read> MASK: array<u32>;
 @group(0) @binding(5) var<storage, read_write> O: array<Out>;
 
+const WG: u32 = 64u;
+const D4: u32 = WIDTH / 4u;
+const TK: u32 = 512u / D4; // keys per tile: 16 KiB of K and V tiles at any width
+var<workgroup> ks: array<vec4<f32>, 512>;
+var<workgroup> vs: array<vec4<f32>, 512>;
+
+// Dims 4c..4c+3 of a row at `b` (zeros past d).
+fn q4(b: u32, c: u32) -> vec4<f32> {
+    let i = b + min(4u * c, P.d - 4u);
+    return select(vec4<f32>(0.0), vec4<f32>(f32(Q[i]), f32(Q[i + 1u]), f32(Q[i + 2u]), f32(Q[i + 3u])), 4u * c < P.d);
+}
+fn k4(b: u32, c: u32) -> vec4<f32> {
+    let i = b + min(4u * c, P.d - 4u);
+    return select(vec4<f32>(0.0), vec4<f32>(f32(K[i]), f32(K[i + 1u]), f32(K[i + 2u]), f32(K[i + 3u])), 4u * c < P.d);
+}
+fn v4(b: u32, c: u32) -> vec4<f32> {
+    let i = b + min(4u * c, P.d - 4u);
+    return select(vec4<f32>(0.0), vec4<f32>(f32(V[i]), f32(V[i + 1u]), f32(V[i + 2u]), f32(V[i + 3u])), 4u * c < P.d);
+}
+
 @compute @workgroup_size(64, 1, 1)
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
-    let i = wg.x * 64u + lid.x;
+    let i = wg.x * WG + lid.x;
     let h = wg.y;
-    if (i >= P.lq) { return; }
+    let row_ok = i < P.lq;
     let hk = h / (P.heads / P.kv_heads);
     let causal = (P.flags & 1u) != 0u;
     var masked = (P.flags & 2u) != 0u;
     var lim = P.lk;
     if (causal) { lim = min(P.lk, i + P.causal_shift + 1u); }
     var uniform_row = false;
-    if (causal || masked) {
+    if (row_ok && (causal || masked)) {
         var any = false;
         if (masked) {
             for (var j = 0u; j < lim; j++) { if (MASK[j] != 0u) { any = true; break; } }
@@ -44,32 +67,52 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
             uniform_row = (P.flags & 4u) != 0u;
         }
     }
+    // Keys any row of this workgroup may need; with a key mask a fully masked row needs all.
+    var wg_lim = P.lk;
+    if (causal && (P.flags & 2u) == 0u) { wg_lim = min(P.lk, wg.x * WG + WG + P.causal_shift); }
 
-    var q: array<f32, WIDTH>;
-    let qb = P.q_off + i * P.q_stride + h * P.d;
-    for (var d = 0u; d < P.d; d++) { q[d] = f32(Q[qb + d]) * P.scale; }
-    var acc: array<f32, WIDTH>;
-    var m = -3.0e38;
+    var q: array<vec4<f32>, D4>;
+    let qb = P.q_off + min(i, P.lq - 1u) * P.q_stride + h * P.d;
+    for (var c = 0u; c < D4; c++) { q[c] = q4(qb, c) * P.scale; }
+    var acc: array<vec4<f32>, D4>;
+    var m = -1.0e30;
     var l = 0.0;
-    for (var j = 0u; j < lim; j++) {
-        if (masked && MASK[j] == 0u) { continue; }
-        var s = 0.0;
-        if (!uniform_row) {
-            let kb = P.k_off + j * P.k_stride + hk * P.d;
-            for (var d = 0u; d < P.d; d++) { s = fma(q[d], f32(K[kb + d]), s); }
+    for (var j0 = 0u; j0 < wg_lim; j0 += TK) {
+        workgroupBarrier();
+        for (var e = lid.x; e < TK * D4; e += WG) {
+            let j = min(j0 + e / D4, P.lk - 1u);
+            ks[e] = k4(P.k_off + j * P.k_stride + hk * P.d, e % D4);
+            vs[e] = v4(P.v_off + j * P.v_stride + hk * P.d, e % D4);
         }
-        if (s > m) {
-            let corr = exp(m - s);
-            l *= corr;
-            for (var d = 0u; d < P.d; d++) { acc[d] *= corr; }
-            m = s;
+        workgroupBarrier();
+        for (var kk = 0u; kk < TK; kk++) {
+            let j = j0 + kk;
+            if (j >= lim || (masked && MASK[j] == 0u)) { continue; }
+            let kb = kk * D4;
+            var s = 0.0;
+            if (!uniform_row) {
+                for (var c0 = 0u; c0 < D4; c0 += CHUNK) {
+                    s = s
+                    //#unroll u CHUNK
+                        + dot(q[c0 + {u}u], ks[kb + c0 + {u}u])
+                    //#end
+                    ;
+                }
+            }
+            let mn = max(m, s);
+            let corr = exp(m - mn);
+            let p = exp(s - mn);
+            l = l * corr + p;
+            m = mn;
+            for (var c0 = 0u; c0 < D4; c0 += CHUNK) {
+                //#unroll u CHUNK
+                acc[c0 + {u}u] = fma(vec4<f32>(p), vs[kb + c0 + {u}u], acc[c0 + {u}u] * corr);
+                //#end
+            }
         }
-        let p = exp(s - m);
-        l += p;
-        let vb = P.v_off + j * P.v_stride + hk * P.d;
-        for (var d = 0u; d < P.d; d++) { acc[d] = fma(p, f32(V[vb + d]), acc[d]); }
     }
+    if (!row_ok) { return; }
     let inv = 1.0 / l;
     let ob = P.o_off + i * P.o_stride + h * P.d;
-    for (var d = 0u; d < P.d; d++) { O[ob + d] = to_out(acc[d] * inv); }
+    for (var d = 0u; d < P.d; d++) { O[ob + d] = to_out(acc[d >> 2u][d & 3u] * inv); }
 }

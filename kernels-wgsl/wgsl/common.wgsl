@@ -85,3 +85,33 @@ fn sincos_precise(x: f32) -> vec2<f32> {
 fn flat_index(gid: vec3<u32>, nwg: vec3<u32>, wg_size: u32) -> u32 {
     return gid.x + gid.y * nwg.x * wg_size;
 }
+
+// Four bytes of a word as vectors: signed, low and high nibbles, and bit fields.
+fn i8x4(w: u32) -> vec4<f32> {
+    return vec4<f32>(f32(bitcast<i32>(w << 24u) >> 24u), f32(bitcast<i32>(w << 16u) >> 24u),
+                     f32(bitcast<i32>(w << 8u) >> 24u), f32(bitcast<i32>(w) >> 24u));
+}
+
+// (w >> 8t) & mask for the four bytes t.
+fn bytes_masked(w: u32, mask: u32) -> vec4<f32> {
+    return vec4<f32>(f32(w & mask), f32((w >> 8u) & mask), f32((w >> 16u) & mask), f32((w >> 24u) & mask));
+}
+
+// Bits s..s+3 of a word, one per lane.
+fn bits4(w: u32, s: u32) -> vec4<f32> {
+    return vec4<f32>(f32((w >> s) & 1u), f32((w >> (s + 1u)) & 1u), f32((w >> (s + 2u)) & 1u), f32((w >> (s + 3u)) & 1u));
+}
+
+// Two f16 values of a word, low half first.
+fn f16x2(w: u32) -> vec2<f32> {
+    return vec2<f32>(f16_bits_to_f32(w & 0xffffu), f16_bits_to_f32(w >> 16u));
+}
+
+fn bf16x2(w: u32) -> vec2<f32> {
+    return vec2<f32>(bitcast<f32>(w << 16u), bitcast<f32>(w & 0xffff0000u));
+}
+
+fn dot32(a: array<vec4<f32>, 8>, b: array<vec4<f32>, 8>) -> f32 {
+    return dot(a[0], b[0]) + dot(a[1], b[1]) + dot(a[2], b[2]) + dot(a[3], b[3]) +
+           dot(a[4], b[4]) + dot(a[5], b[5]) + dot(a[6], b[6]) + dot(a[7], b[7]);
+}

@@ -19,8 +19,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     if (u >= P.rows * chunks) { return; }
     let r = u / chunks;
     let kb = u % chunks;
-    var w: array<f32, 32>;
-    w_decode32(IDS[r], kb, P.k, &w);
+    let w = w_decode32(IDS[r], kb, P.k);
     let yb = P.y_off + r * P.y_stride + kb * 32u;
-    for (var i = 0u; i < min(32u, P.k - kb * 32u); i++) { Y[yb + i] = to_out(w[i]); }
+    for (var i = 0u; i < min(32u, P.k - kb * 32u); i++) { Y[yb + i] = to_out(w[i >> 2u][i & 3u]); }
 }

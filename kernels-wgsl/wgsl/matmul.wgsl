@@ -23,31 +23,40 @@ const TN: u32 = 4u;
 const WG: u32 = 8u;
 const NONE: u32 = 0xffffffffu;
 
-// acc[r*TN + c] += sum_k x[xr[r], k] * w[wr + min(c, nc-1), k]
+// x[b + i] for i < kn, else 0 (the index is clamped, the value masked: one code path for
+// whole and partial blocks keeps the written-out loops small).
+fn x_at(b: u32, i: u32, kn: u32) -> f32 {
+    return f32(X[b + min(i, kn - 1u)]) * f32(i < kn);
+}
+
+// x[row, k0 .. k0+32) as 8 vectors (zeros past k).
+fn load_x(row: u32, k0: u32, kn: u32) -> array<vec4<f32>, 8> {
+    var o: array<vec4<f32>, 8>;
+    let b = P.x_off + row * P.x_stride + k0;
+    //#unroll i 8
+    o[{i}] = vec4<f32>(x_at(b, {i}u * 4u, kn), x_at(b, {i}u * 4u + 1u, kn), x_at(b, {i}u * 4u + 2u, kn), x_at(b, {i}u * 4u + 3u, kn));
+    //#end
+    return o;
+}
+
+// acc[r*TN + c] += sum_k x[xr[r], k] * w[wr + min(c, nc-1), k]; per 32-wide block of k the
+// x rows are written out and the 4 weight rows loop (5 iterations per block, far inside
+// lavapipe's loop limit even at k = 15360; see source.rs).
 fn accumulate(xr: array<u32, 4>, wr: u32, nc: u32, acc: ptr<function, array<f32, 16>>) {
     let nkb = (P.k + 31u) / 32u;
-    var xs: array<f32, 128>;
-    var w: array<f32, 32>;
     for (var kb = 0u; kb < nkb; kb++) {
         let k0 = kb * 32u;
         let kn = min(32u, P.k - k0);
-        for (var r = 0u; r < TM; r++) {
-            let base = P.x_off + xr[r] * P.x_stride + k0;
-            if (kn == 32u) {
-                for (var i = 0u; i < 32u; i++) { xs[r * 32u + i] = f32(X[base + i]); }
-            } else {
-                for (var i = 0u; i < 32u; i++) {
-                    xs[r * 32u + i] = select(0.0, f32(X[base + min(i, kn - 1u)]), i < kn);
-                }
-            }
-        }
+        let x0 = load_x(xr[0], k0, kn);
+        let x1 = load_x(xr[1], k0, kn);
+        let x2 = load_x(xr[2], k0, kn);
+        let x3 = load_x(xr[3], k0, kn);
         for (var c = 0u; c < TN; c++) {
-            w_decode32(wr + min(c, nc - 1u), kb, P.k, &w);
-            for (var r = 0u; r < TM; r++) {
-                var s = 0.0;
-                for (var i = 0u; i < 32u; i++) { s = fma(xs[r * 32u + i], w[i], s); }
-                (*acc)[r * TN + c] += s;
-            }
+            let w = w_decode32(wr + min(c, nc - 1u), kb, P.k);
+            (*acc)[c] += dot32(x0, w);
+            (*acc)[4u + c] += dot32(x1, w);
+            (*acc)[8u + c] += dot32(x2, w);
+            (*acc)[12u + c] += dot32(x3, w);
         }
     }
 }

@@ -1,24 +1,27 @@
-// Weights stored as IEEE f16, row-major [rows, k], two per u32 word (low half first).
-// Decoded with integer ops (exact, subnormals too; unpack2x16float needs a capability
-// some backends lack and may flush subnormals).
+// Weights stored as IEEE f16 (decoded with integer ops: exact, subnormals too; unpack2x16float needs a
+// capability some backends lack and may flush subnormals), row-major [rows, k], two per u32 word (low half first).
 fn w_elem(i: u32) -> f32 {
     return f16_bits_to_f32((W[i >> 1u] >> (16u * (i & 1u))) & 0xffffu);
 }
 
-fn w_decode32(row: u32, kb: u32, k: u32, out: ptr<function, array<f32, 32>>) {
+fn w_guard(base: u32, i: u32, avail: u32) -> f32 {
+    return w_elem(base + min(i, avail - 1u)) * f32(i < avail);
+}
+
+fn w_decode32(row: u32, kb: u32, k: u32) -> array<vec4<f32>, 8> {
+    var o: array<vec4<f32>, 8>;
     let k0 = kb * 32u;
     let base = row * k + k0;
     if (k0 + 32u <= k && (base & 1u) == 0u) {
         let wb = base >> 1u;
-        for (var i = 0u; i < 16u; i++) {
-            let w = W[wb + i];
-            (*out)[2u * i] = f16_bits_to_f32(w & 0xffffu);
-            (*out)[2u * i + 1u] = f16_bits_to_f32(w >> 16u);
-        }
+        //#unroll i 8
+        o[{i}] = vec4<f32>(f16x2(W[wb + {i}u * 2u]), f16x2(W[wb + {i}u * 2u + 1u]));
+        //#end
     } else {
-        for (var i = 0u; i < 32u; i++) {
-            let e = base + min(i, k - k0 - 1u);
-            (*out)[i] = select(0.0, w_elem(e), k0 + i < k);
-        }
+        let avail = k - k0;
+        //#unroll i 8
+        o[{i}] = vec4<f32>(w_guard(base, {i}u * 4u, avail), w_guard(base, {i}u * 4u + 1u, avail), w_guard(base, {i}u * 4u + 2u, avail), w_guard(base, {i}u * 4u + 3u, avail));
+        //#end
     }
+    return o;
 }

@@ -3,14 +3,25 @@ fn w_elem(i: u32) -> f32 {
     return bitcast<f32>(W[i]);
 }
 
-fn w_decode32(row: u32, kb: u32, k: u32, out: ptr<function, array<f32, 32>>) {
+// Element i of a row block, 0 past k.
+fn w_guard(base: u32, i: u32, avail: u32) -> f32 {
+    return w_elem(base + min(i, avail - 1u)) * f32(i < avail);
+}
+
+// The 32 weights W[row, 32*kb .. 32*kb+32) as 8 vectors (zeros past k).
+fn w_decode32(row: u32, kb: u32, k: u32) -> array<vec4<f32>, 8> {
+    var o: array<vec4<f32>, 8>;
     let k0 = kb * 32u;
     let base = row * k + k0;
     if (k0 + 32u <= k) {
-        for (var i = 0u; i < 32u; i++) { (*out)[i] = bitcast<f32>(W[base + i]); }
+        //#unroll i 8
+        o[{i}] = vec4<f32>(bitcast<f32>(W[base + {i}u * 4u]), bitcast<f32>(W[base + {i}u * 4u + 1u]), bitcast<f32>(W[base + {i}u * 4u + 2u]), bitcast<f32>(W[base + {i}u * 4u + 3u]));
+        //#end
     } else {
-        for (var i = 0u; i < 32u; i++) {
-            (*out)[i] = select(0.0, bitcast<f32>(W[base + min(i, k - k0 - 1u)]), k0 + i < k);
-        }
+        let avail = k - k0;
+        //#unroll i 8
+        o[{i}] = vec4<f32>(w_guard(base, {i}u * 4u, avail), w_guard(base, {i}u * 4u + 1u, avail), w_guard(base, {i}u * 4u + 2u, avail), w_guard(base, {i}u * 4u + 3u, avail));
+        //#end
     }
+    return o;
 }

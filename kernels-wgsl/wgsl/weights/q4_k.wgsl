@@ -2,18 +2,18 @@
 // words 1..3 = 12 packed scale bytes, words 4..35 = qs[128]. Sub-block j of 32 uses the
 // 32 bytes of chunk j/2, low nibbles for even j, high for odd; x = d*sc*q - dmin*m.
 //#include weights/kquant_scales
-fn w_decode32(row: u32, kb: u32, k: u32, out: ptr<function, array<f32, 32>>) {
+fn w_decode32(row: u32, kb: u32, k: u32) -> array<vec4<f32>, 8> {
+    var o: array<vec4<f32>, 8>;
     let b = (row * (k >> 8u) + (kb >> 3u)) * 36u;
     let j = kb & 7u;
-    let d = f16_bits_to_f32(W[b] & 0xffffu);
-    let dmin = f16_bits_to_f32(W[b] >> 16u);
+    let dd = f16x2(W[b]);
     let sm = kq_scale_min(array<u32, 3>(W[b + 1u], W[b + 2u], W[b + 3u]), j);
-    let ds = d * sm.x;
-    let dm = dmin * sm.y;
+    let ds = dd.x * sm.x;
+    let dm = dd.y * sm.y;
     let qb = b + 4u + (j >> 1u) * 8u;
     let shift = (j & 1u) * 4u;
-    for (var i = 0u; i < 8u; i++) {
-        let q = W[qb + i] >> shift;
-        for (var t = 0u; t < 4u; t++) { (*out)[4u * i + t] = ds * f32((q >> (8u * t)) & 15u) - dm; }
-    }
+    //#unroll i 8
+    o[{i}] = ds * bytes_masked(W[qb + {i}u] >> shift, 15u) - dm;
+    //#end
+    return o;
 }

@@ -1,19 +1,13 @@
 // Q5_1 (already aligned, 6 words per 32 weights): word 0 = f16 d | f16 m << 16,
 // word 1 = qh, words 2..5 = qs[16]; x = d * q + m.
-fn w_decode32(row: u32, kb: u32, k: u32, out: ptr<function, array<f32, 32>>) {
+fn w_decode32(row: u32, kb: u32, k: u32) -> array<vec4<f32>, 8> {
+    var o: array<vec4<f32>, 8>;
     let b = (row * (k >> 5u) + kb) * 6u;
-    let d = f16_bits_to_f32(W[b] & 0xffffu);
-    let m = f16_bits_to_f32(W[b] >> 16u);
+    let dm = f16x2(W[b]);
     let qh = W[b + 1u];
-    for (var i = 0u; i < 4u; i++) {
-        let q = W[b + 2u + i];
-        for (var j = 0u; j < 4u; j++) {
-            let e = 4u * i + j;
-            let byte = u8_at(q, j);
-            let lo = (byte & 15u) | (((qh >> e) & 1u) << 4u);
-            let hi = (byte >> 4u) | (((qh >> (e + 16u)) & 1u) << 4u);
-            (*out)[e] = d * f32(lo) + m;
-            (*out)[16u + e] = d * f32(hi) + m;
-        }
-    }
+    //#unroll i 4
+    o[{i}] = dm.x * (bytes_masked(W[b + 2u + {i}u], 15u) + 16.0 * bits4(qh, {i}u * 4u)) + dm.y;
+    o[4 + {i}] = dm.x * (bytes_masked(W[b + 2u + {i}u] >> 4u, 15u) + 16.0 * bits4(qh, 16u + {i}u * 4u)) + dm.y;
+    //#end
+    return o;
 }

@@ -22,6 +22,8 @@ impl Cache {
             return Ok(p.clone());
         }
         let src = source(kernel, variant)?;
+        let t0 = std::time::Instant::now();
+        let src_len = src.len();
         let scope = device.push_error_scope(wgpu::ErrorFilter::Validation);
         let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
             label: Some(kernel.family().file()),
@@ -39,6 +41,9 @@ impl Cache {
             return Err(Error::Gpu(format!("compiling {kernel:?} {variant:?}: {e}")));
         }
         let layout = pipeline.get_bind_group_layout(0);
+        if std::env::var_os("X2EDIT_TRACE_COMPILE").is_some() {
+            eprintln!("compiled {kernel:?} {variant:?} in {:.2}s ({} bytes of WGSL)", t0.elapsed().as_secs_f64(), src_len);
+        }
         let p = Arc::new(Pipeline { pipeline, layout });
         self.map.lock().map_err(|_| Error::Gpu("pipeline cache lock".into()))?.insert(key, p.clone());
         Ok(p)
