@@ -171,8 +171,15 @@ impl Gpu {
         }
     }
 
-    /// Writes bytes into a tensor at a byte offset (ordered before later dispatches).
+    /// Writes bytes into a tensor at a byte offset, after every dispatch recorded so far and
+    /// before any recorded later. (A queue write lands before the next submit, so pending
+    /// work is submitted first: a pooled buffer may still be read by recorded dispatches.)
     pub fn write(&self, t: &Tensor, offset: u64, bytes: &[u8]) {
+        if let Ok(mut b) = self.inner.batch.lock() {
+            if b.len() > 0 {
+                b.submit(&self.inner.queue);
+            }
+        }
         let mut padded;
         let data = if bytes.len() % 4 == 0 {
             bytes

@@ -8,6 +8,29 @@ use x2edit_kernels::{source, Kernel, Variant};
 pub(super) struct Pipeline {
     pub pipeline: wgpu::ComputePipeline,
     pub layout: wgpu::BindGroupLayout,
+    /// Bindings the entry point uses: the automatic layout holds only these, so a launcher
+    /// may offer more (shared parameter sets) and the extras are dropped.
+    pub bindings: Vec<u32>,
+}
+
+/// The bindings of group 0 that `entry` statically uses (naga reflection).
+fn used_bindings(src: &str, entry: &str) -> Result<Vec<u32>> {
+    let module = naga::front::wgsl::parse_str(src).map_err(|e| Error::Gpu(format!("parsing {entry}: {e}")))?;
+    let info = naga::valid::Validator::new(naga::valid::ValidationFlags::empty(), naga::valid::Capabilities::all())
+        .validate(&module)
+        .map_err(|e| Error::Gpu(format!("validating {entry}: {e}")))?;
+    let index = module
+        .entry_points
+        .iter()
+        .position(|e| e.name == entry)
+        .ok_or_else(|| Error::Gpu(format!("no entry point {entry}")))?;
+    let uses = info.get_entry_point(index);
+    Ok(module
+        .global_variables
+        .iter()
+        .filter(|(h, _)| !uses[*h].is_empty())
+        .filter_map(|(_, v)| v.binding.as_ref().map(|b| b.binding))
+        .collect())
 }
 
 #[derive(Default)]
@@ -22,6 +45,7 @@ impl Cache {
             return Ok(p.clone());
         }
         let src = source(kernel, variant)?;
+        let bindings = used_bindings(&src, kernel.entry())?;
         let t0 = std::time::Instant::now();
         let src_len = src.len();
         let scope = device.push_error_scope(wgpu::ErrorFilter::Validation);
@@ -44,7 +68,7 @@ impl Cache {
         if std::env::var_os("X2EDIT_TRACE_COMPILE").is_some() {
             eprintln!("compiled {kernel:?} {variant:?} in {:.2}s ({} bytes of WGSL)", t0.elapsed().as_secs_f64(), src_len);
         }
-        let p = Arc::new(Pipeline { pipeline, layout });
+        let p = Arc::new(Pipeline { pipeline, layout, bindings });
         self.map.lock().map_err(|_| Error::Gpu("pipeline cache lock".into()))?.insert(key, p.clone());
         Ok(p)
     }
