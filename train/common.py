@@ -11,7 +11,7 @@ from torch import nn
 
 def set_threads(n: int | None = None):
     """Keep CPU use modest (the build machines have 2 cores shared with Rust builds)."""
-    n = n or int(os.environ.get("X2E_THREADS", "2"))
+    n = n or int(os.environ.get("X2E_THREADS", "1"))
     torch.set_num_threads(n)
     try:
         torch.set_num_interop_threads(1)

@@ -105,8 +105,11 @@ class MoELoRA(nn.Module):
         """Evaluate every expert on every token; weight by p masked to the top-k (the reference)."""
         mask = torch.zeros_like(p).scatter_(-1, idx, 1.0)
         wm = (p * mask).to(x.dtype)
-        outs = torch.stack([expert(x) for expert in self.experts], dim=-2)  # [B, L, E, D]
-        return (outs * wm.unsqueeze(-1)).sum(dim=-2)
+        down = torch.stack([e.down.weight for e in self.experts]).to(x.dtype)  # [E, r, D]
+        up = torch.stack([e.up.weight for e in self.experts]).to(x.dtype)  # [E, D, r]
+        scale = self.experts[0].alpha / self.experts[0].rank
+        h = torch.einsum("bld,erd->bler", x, down) * wm.unsqueeze(-1)  # weight applied on the rank side
+        return torch.einsum("bler,edr->bld", h, up) * scale
 
 
 class DoubleBlockMoE(nn.Module):

@@ -102,6 +102,13 @@ def write_tokenizer_files(tok: Tokenizer, out_dir: str):
     with open(os.path.join(out_dir, "tokenizer_config.json"), "w", encoding="utf-8") as f:
         json.dump(tokenizer_config(tok), f, indent=2, ensure_ascii=False)
         f.write("\n")
+    data = json.loads(tok.to_str())  # vocab.json + merges.txt as in the released repos (slow Qwen2Tokenizer)
+    with open(os.path.join(out_dir, "vocab.json"), "w", encoding="utf-8") as f:
+        json.dump(data["model"]["vocab"], f, ensure_ascii=False)
+    with open(os.path.join(out_dir, "merges.txt"), "w", encoding="utf-8") as f:
+        f.write("#version: 0.2\n")
+        for m in data["model"]["merges"]:
+            f.write((" ".join(m) if isinstance(m, list) else m) + "\n")
     with open(os.path.join(out_dir, "chat_template.json"), "w", encoding="utf-8") as f:
         json.dump({"chat_template": CHAT_TEMPLATE}, f, indent=2, ensure_ascii=False)
         f.write("\n")

@@ -106,6 +106,8 @@ class TrainArgs:
     cache_text: bool = True
     log_every: int = 25
     num_workers: int = 0
+    max_sequence_length: int = 512
+    moe_mode: str = "sparse"
 
 
 class Trainer:
@@ -185,7 +187,7 @@ class Trainer:
         embs, pooled = [], []
         for ins in instructions:
             if ins not in self._text_cache:
-                ids, mask = tokenize(self.tokenizer, ins, self.args.prompt_format)
+                ids, mask = tokenize(self.tokenizer, ins, self.args.prompt_format, self.args.max_sequence_length)
                 hs = hf_hidden_states(self.text_model, ids.to(self.acc.device), mask.to(self.acc.device))
                 p, e = self.alignnet(hs.to(self.weight_dtype))
                 if not self.args.cache_text:
@@ -221,7 +223,7 @@ class Trainer:
             pred, hidden_all = self.model(
                 pack_latents(xt), pack_latents(cond), emb, pooled, sigmas.to(dev), guidance,
                 image_ids(h, w).to(dev), image_ids(h, w, offset).to(dev), text_ids(emb.shape[1]).to(dev),
-                task_id=task, return_hidden=True)
+                task_id=task, return_hidden=True, moe_mode=self.args.moe_mode)
         target = pack_latents(noise - x0)
         mse = ((pred.float() - target.float()) ** 2).reshape(B, -1).mean(dim=1).mean()
         gather = self.acc.gather if self.acc.num_processes > 1 else None
@@ -249,7 +251,7 @@ class Trainer:
             self.optimizer.step()
             self.optimizer.zero_grad()
         self.step_count += 1
-        return {"loss": float(loss), "mse": float(mse), "disp": float(disp)}
+        return {"loss": float(loss.detach()), "mse": float(mse.detach()), "disp": float(disp.detach())}
 
     @torch.no_grad()
     def eval_loss(self, batch, seed: int = 0) -> Dict[str, float]:
@@ -300,13 +302,15 @@ def parse_args(argv=None) -> TrainArgs:
     ap.add_argument("--output-dir", default=d.output_dir)
     ap.add_argument("--size", default=d.size, help="512, 1024 (aspect buckets) or HxW")
     for name in ("max_steps", "batch_size", "checkpointing_steps", "rank", "experts", "tasks", "seed", "log_every",
-                 "num_workers"):
+                 "num_workers", "max_sequence_length"):
         ap.add_argument("--" + name.replace("_", "-"), type=int, default=getattr(d, name))
     for name in ("lr", "weight_decay", "adam_beta1", "adam_beta2", "adam_eps", "max_grad_norm", "alpha",
                  "guidance_scale", "disp_weight", "disp_tau"):
         ap.add_argument("--" + name.replace("_", "-"), type=float, default=getattr(d, name))
     ap.add_argument("--offset", type=int, default=None, help="cond RoPE row offset (default 128 at 1024, 64 at 512)")
     ap.add_argument("--prompt-format", default=d.prompt_format, choices=["raw", "x2edit"])
+    ap.add_argument("--moe-mode", default=d.moe_mode, choices=["sparse", "dense"],
+                    help="sparse = X2Edit's per-expert dispatch; dense = all experts, top-2 masked (same values)")
     ap.add_argument("--mixed-precision", default=d.mixed_precision, choices=["auto", "no", "bf16"])
     ap.add_argument("--gradient-checkpointing", action="store_true")
     ap.add_argument("--init-adapter", default=None, help="resume MoE-LoRA + task embedding from an adapter folder")

@@ -134,7 +134,9 @@ pub fn plan(ck: &Checkpoint, input: &Path, opts: &Options) -> Result<Plan> {
             "qwen2vl" => Arch::Qwen2Vl,
             _ => Arch::Other(a.clone()),
         };
-        let planned: Vec<Planned> = tensors.iter().map(|t| Planned::direct(t.name.clone(), t)).collect();
+        // A FLUX GGUF may carry sd.cpp's `model.diffusion_model.` prefix: our layout has bare names.
+        let rename = |n: &str| if arch == Arch::Flux { names::flux::strip_prefix(n).to_string() } else { n.to_string() };
+        let planned: Vec<Planned> = tensors.iter().map(|t| Planned::direct(rename(&t.name), t)).collect();
         (arch, planned, "gguf")
     } else if names::flux::is_diffusers(&names) {
         let m = names::flux::from_diffusers(tensors)?;

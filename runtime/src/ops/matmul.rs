@@ -139,3 +139,35 @@ pub fn linear(gpu: &Gpu, x: Mat, w: &Linear, act: Activation) -> Result<Tensor> 
     matmul(gpu, x, w, Mat::of(&y), act, false)?;
     Ok(y)
 }
+
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct GatherParams {
+    rows: u32,
+    k: u32,
+    y_off: u32,
+    y_stride: u32,
+}
+
+/// y[r, :] = W[ids[r], :] for a weight table of any format (token embeddings); ids U32.
+pub fn gather_rows(gpu: &Gpu, ids: &Tensor, table: &Linear, y: Mat) -> Result<()> {
+    let ya = y.check("gather y")?;
+    if y.rows != ids.numel() || y.cols != table.k {
+        return Err(Error::shape("gather", [ids.numel(), table.k], [y.rows, y.cols]));
+    }
+    let row_bytes = table.row_bytes()?;
+    if table.weight.byte_len() > gpu.binding_limit() {
+        // Vocabulary tables beyond one binding are split by rows at load (see model code).
+        return Err(Error::TooLarge { what: "embedding table".into(), bytes: table.n as u64 * row_bytes, limit: gpu.binding_limit() });
+    }
+    let (yb, y_off) = window(gpu, &y, 0, y.rows);
+    let p = GatherParams { rows: y.rows as u32, k: table.k as u32, y_off, y_stride: y.stride as u32 };
+    let chunks = table.k.div_ceil(32) * y.rows;
+    gpu.dispatch(
+        Kernel::GatherRows,
+        Variant::new(ya).with_weight(table.format()?),
+        bytemuck::bytes_of(&p),
+        &[(1, Bind::all(ids)), (2, Bind::all(&table.weight)), (3, yb)],
+        super::grid(gpu, chunks, 64),
+    )
+}
