@@ -22,6 +22,8 @@ pub enum Error {
     Unsupported(String, String),
     #[error("{path}: {source}")]
     Io { path: PathBuf, source: std::io::Error },
+    #[error(transparent)]
+    Format(#[from] x2edit_quantize::FormatError),
     #[error("cancelled")]
     Cancelled,
 }

@@ -4,6 +4,8 @@
 pub mod error;
 pub mod gpu;
 pub mod ops;
+pub mod weights;
 
 pub use error::{Error, Result};
-pub use gpu::{Gpu, GpuOptions, Precision, Tensor, DType};
+pub use gpu::{DType, Gpu, GpuOptions, Precision, Tensor};
+pub use weights::Weights;

@@ -1,0 +1,49 @@
+//! `x2edit bench ...`: figures, never assertions. Each report names the adapter; absolute
+//! numbers from a CPU adapter (lavapipe) only compare with each other.
+
+mod kernels;
+
+use crate::GpuArgs;
+use clap::Subcommand;
+use std::time::Instant;
+use x2edit_runtime::{Gpu, Result};
+
+#[derive(Subcommand)]
+pub enum BenchCommand {
+    /// Matmul (per weight format), attention, norms, RoPE, MoE, conv: time, GFLOP/s, GB/s.
+    Kernels {
+        /// Every FLUX shape (slow on CPU adapters); the default set takes under 2 minutes on lavapipe.
+        #[arg(long)]
+        full: bool,
+        #[command(flatten)]
+        gpu: GpuArgs,
+    },
+}
+
+pub fn run(cmd: &BenchCommand) -> std::result::Result<(), String> {
+    match cmd {
+        BenchCommand::Kernels { full, gpu } => kernels::run(gpu, *full).map_err(|e| e.to_string()),
+    }
+}
+
+/// Seconds per run of `f`: one untimed warm-up (pipeline compilation), then runs until
+/// `min_secs` have passed (at least one, at most `max_runs`).
+pub fn time_runs(gpu: &Gpu, min_secs: f64, max_runs: usize, mut f: impl FnMut() -> Result<()>) -> Result<f64> {
+    f()?;
+    gpu.sync()?;
+    let t0 = Instant::now();
+    let mut runs = 0;
+    while runs < max_runs.max(1) {
+        f()?;
+        gpu.sync()?;
+        runs += 1;
+        if t0.elapsed().as_secs_f64() >= min_secs {
+            break;
+        }
+    }
+    Ok(t0.elapsed().as_secs_f64() / runs as f64)
+}
+
+pub fn header(gpu: &Gpu, what: &str) {
+    println!("# {what} on {} — precision {:?}", gpu.adapter(), gpu.precision());
+}
