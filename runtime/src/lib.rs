@@ -3,7 +3,9 @@
 
 pub mod error;
 pub mod gpu;
+pub mod model;
 pub mod ops;
+pub mod text;
 pub mod weights;
 
 pub use error::{Error, Result};

@@ -1,7 +1,10 @@
 //! `x2edit bench ...`: figures, never assertions. Each report names the adapter; absolute
 //! numbers from a CPU adapter (lavapipe) only compare with each other.
 
+mod dit;
 mod kernels;
+mod text;
+mod vae;
 
 use crate::GpuArgs;
 use clap::Subcommand;
@@ -18,11 +21,20 @@ pub enum BenchCommand {
         #[command(flatten)]
         gpu: GpuArgs,
     },
+    /// Seconds per DiT step and peak memory for FLUX-shaped configurations.
+    Dit(dit::DitBench),
+    /// Time and peak memory of a Qwen2.5-7B-shaped text encoder stack.
+    Text(text::TextBench),
+    /// VAE encode/decode time and peak memory (tiled and untiled).
+    Vae(vae::VaeBench),
 }
 
 pub fn run(cmd: &BenchCommand) -> std::result::Result<(), String> {
     match cmd {
         BenchCommand::Kernels { full, gpu } => kernels::run(gpu, *full).map_err(|e| e.to_string()),
+        BenchCommand::Dit(b) => dit::run(b),
+        BenchCommand::Text(b) => text::run(b),
+        BenchCommand::Vae(b) => vae::run(b),
     }
 }
 
