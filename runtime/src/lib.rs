@@ -5,6 +5,7 @@ pub mod error;
 pub mod gpu;
 pub mod model;
 pub mod ops;
+pub mod sampler;
 pub mod text;
 pub mod weights;
 

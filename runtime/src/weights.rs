@@ -151,3 +151,44 @@ impl Weights {
         Ok(Linear { weight: weight_t, bias, n: rows.len(), k })
     }
 }
+
+impl Weights {
+    /// Several [n_i, k] weights of one storage type stacked by rows into one GPU matrix
+    /// (MoE experts); mixed or unsupported types are stacked as f32.
+    pub fn stack_rows(&self, gpu: &Gpu, names: &[String]) -> Result<Linear> {
+        let infos = names
+            .iter()
+            .map(|n| self.ckpt.get(&self.full(n)).ok_or_else(|| self.missing(n)))
+            .collect::<Result<Vec<_>>>()?;
+        let first = infos.first().ok_or_else(|| Error::invalid(self.label().to_string(), "nothing to stack"))?;
+        let k: usize = first.shape.iter().skip(1).product::<usize>().max(1);
+        let mut n = 0;
+        for i in &infos {
+            let ki: usize = i.shape.iter().skip(1).product::<usize>().max(1);
+            if ki != k {
+                return Err(Error::shape(i.name.clone(), format!("[*, {k}]"), &i.shape));
+            }
+            n += i.shape[0];
+        }
+        let same = infos.iter().all(|i| i.ty == first.ty);
+        let fmt = weight_format(first.ty).filter(|f| same && k % f.block_elems() == 0);
+        let t = match fmt {
+            Some(f) => {
+                let mut bytes = Vec::new();
+                for i in &infos {
+                    bytes.extend_from_slice(&self.ckpt.data(&i.name)?);
+                }
+                let packed = layout::repack(f, &bytes).map_err(|e| Error::invalid(&first.name, e.to_string()))?;
+                gpu.upload(&packed, &[n, k], DType::Weight(f))?
+            }
+            None => {
+                let mut v = Vec::with_capacity(n * k);
+                for i in &infos {
+                    v.extend(self.ckpt.to_f32(&i.name)?);
+                }
+                gpu.upload(bytemuck::cast_slice(&v), &[n, k], DType::Weight(WeightFormat::F32))?
+            }
+        };
+        Ok(Linear { weight: t, bias: None, n, k })
+    }
+}

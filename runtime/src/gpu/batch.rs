@@ -66,7 +66,7 @@ impl Batch {
                 size: std::num::NonZeroU64::new(size),
             }),
         }];
-        for (b, bind) in binds.iter().filter(|(b, _)| p.bindings.contains(b)) {
+        for (b, bind) in binds.iter().filter(|(b, _)| p.bindings.iter().any(|(u, _)| u == b)) {
             let cap = bind.tensor.capacity();
             let size = bind.size.max(4).next_multiple_of(4).min(cap - bind.offset);
             entries.push(wgpu::BindGroupEntry {

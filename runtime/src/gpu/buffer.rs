@@ -85,6 +85,10 @@ impl Tensor {
         }
         Ok(Tensor { buf: self.buf.clone(), shape: shape.to_vec(), dtype: self.dtype })
     }
+    /// Whether both tensors view the same GPU buffer.
+    pub fn same_buffer(&self, other: &Tensor) -> bool {
+        Arc::ptr_eq(&self.buf, &other.buf)
+    }
     pub(super) fn buffer(&self) -> &wgpu::Buffer {
         &self.buf.buffer
     }

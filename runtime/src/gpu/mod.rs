@@ -211,6 +211,16 @@ impl Gpu {
             }
         }
         let pipeline = self.inner.pipelines.get(&self.inner.device, kernel, variant)?;
+        // A buffer written by a dispatch may not be bound to it twice (WebGPU usage rules).
+        let used: Vec<(u32, bool, &Bind)> =
+            binds.iter().filter_map(|(b, bind)| pipeline.bindings.iter().find(|(u, _)| u == b).map(|(_, w)| (*b, *w, bind))).collect();
+        for (i, (b1, w1, x)) in used.iter().enumerate() {
+            for (b2, w2, y) in &used[i + 1..] {
+                if (*w1 || *w2) && x.tensor.same_buffer(y.tensor) {
+                    return Err(Error::invalid(format!("{kernel:?}"), format!("bindings {b1} and {b2} share a buffer that the kernel writes (no in-place use)")));
+                }
+            }
+        }
         let mut batch = self.inner.batch.lock().map_err(|_| Error::Gpu("batch lock poisoned".into()))?;
         batch.record(&self.inner.device, &self.inner.queue, &pipeline, params, binds, groups);
         if batch.len() >= batch::MAX_DISPATCHES {

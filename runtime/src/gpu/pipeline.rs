@@ -8,13 +8,14 @@ use x2edit_kernels::{source, Kernel, Variant};
 pub(super) struct Pipeline {
     pub pipeline: wgpu::ComputePipeline,
     pub layout: wgpu::BindGroupLayout,
-    /// Bindings the entry point uses: the automatic layout holds only these, so a launcher
-    /// may offer more (shared parameter sets) and the extras are dropped.
-    pub bindings: Vec<u32>,
+    /// Bindings the entry point uses (the automatic layout holds only these, so a launcher
+    /// may offer more and the extras are dropped), each with whether it is written.
+    pub bindings: Vec<(u32, bool)>,
 }
 
-/// The bindings of group 0 that `entry` statically uses (naga reflection).
-fn used_bindings(src: &str, entry: &str) -> Result<Vec<u32>> {
+/// The bindings of group 0 that `entry` statically uses, and whether each is writable
+/// (naga reflection).
+fn used_bindings(src: &str, entry: &str) -> Result<Vec<(u32, bool)>> {
     let module = naga::front::wgsl::parse_str(src).map_err(|e| Error::Gpu(format!("parsing {entry}: {e}")))?;
     let info = naga::valid::Validator::new(naga::valid::ValidationFlags::empty(), naga::valid::Capabilities::all())
         .validate(&module)
@@ -29,7 +30,10 @@ fn used_bindings(src: &str, entry: &str) -> Result<Vec<u32>> {
         .global_variables
         .iter()
         .filter(|(h, _)| !uses[*h].is_empty())
-        .filter_map(|(_, v)| v.binding.as_ref().map(|b| b.binding))
+        .filter_map(|(_, v)| {
+            let writable = matches!(v.space, naga::AddressSpace::Storage { access } if access.contains(naga::StorageAccess::STORE));
+            v.binding.as_ref().map(|b| (b.binding, writable))
+        })
         .collect())
 }
 

@@ -135,7 +135,12 @@ pub(super) fn matmul_rows(gpu: &Gpu, x: Mat, w: &Linear, rows: std::ops::Range<u
 
 /// x [rows, k] -> new [rows, n] tensor in the GPU's activation precision.
 pub fn linear(gpu: &Gpu, x: Mat, w: &Linear, act: Activation) -> Result<Tensor> {
-    let y = gpu.alloc(&[x.rows, w.n], DType::act(gpu.act()))?;
+    linear_as(gpu, x, w, act, DType::act(gpu.act()))
+}
+
+/// As `linear` with an explicit output type (F32 for conditioning vectors and outputs).
+pub fn linear_as(gpu: &Gpu, x: Mat, w: &Linear, act: Activation, dtype: DType) -> Result<Tensor> {
+    let y = gpu.alloc(&[x.rows, w.n], dtype)?;
     matmul(gpu, x, w, Mat::of(&y), act, false)?;
     Ok(y)
 }

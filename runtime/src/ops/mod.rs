@@ -12,11 +12,11 @@ mod reduce;
 mod rope;
 mod sampler;
 
-pub use attention::{attention, AttentionArgs};
+pub use attention::{attention, AttentionArgs, MaskedRows};
 pub use conv::{conv2d, Conv2dArgs};
 pub use elementwise::{binary, fill, gated_residual, map, swiglu, MapOp};
 pub use image::{group_norm, upsample2x};
-pub use matmul::{gather_rows, linear, matmul, Linear};
+pub use matmul::{gather_rows, linear, linear_as, matmul, Linear};
 pub use moe::{moe_lora, MoeExperts, MoeMode, MoeRouting};
 pub use norm::{layer_norm, layer_norm_modulate, rms_norm};
 pub use reduce::{argmax, mean_rows, softmax};

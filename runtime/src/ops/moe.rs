@@ -55,7 +55,9 @@ struct Params {
     _p: [u32; 3],
 }
 
-/// y += MoE-LoRA(x): x [T, dim_in], y [T, dim_out] views; `task_logits` f32 [E].
+/// y += MoE-LoRA(x): x [T, dim_in], y [T, dim_out] views; `task_logits` f32 [E]. x may be y
+/// itself (X2Edit's proj LoRA reads the projection output it adds to): every read of x is
+/// recorded before the first write of y.
 pub fn moe_lora(gpu: &Gpu, x: Mat, e: &MoeExperts, task_logits: &Tensor, y: Mat, mode: MoeMode) -> Result<MoeRouting> {
     let xa = x.check("moe x")?;
     y.check("moe y")?;
@@ -77,7 +79,6 @@ pub fn moe_lora(gpu: &Gpu, x: Mat, e: &MoeExperts, task_logits: &Tensor, y: Mat,
 }
 
 fn moe_chunk(gpu: &Gpu, x: Mat, e: &MoeExperts, task_logits: &Tensor, y: Mat, mode: MoeMode) -> Result<MoeRouting> {
-    let act = gpu.act();
     let t = x.rows;
     let ne = e.experts;
     // Gate logits (f32) and top-2 routing.
@@ -97,14 +98,13 @@ fn moe_chunk(gpu: &Gpu, x: Mat, e: &MoeExperts, task_logits: &Tensor, y: Mat, mo
         &[(1, Bind::all(&logits)), (2, Bind::all(&sel)), (3, Bind::all(&weights)), (4, Bind::all(&counts))],
         grid(gpu, t, 64),
     )?;
+    // Shared expert, always on: y += up_s(down_s(x)); its down projection reads x first.
+    let mid = super::linear(gpu, x, &e.shared_down, Activation::None)?;
     match mode {
         MoeMode::Sparse => sparse(gpu, x, e, &sel, &weights, &counts, y, p)?,
         MoeMode::Dense => dense(gpu, x, e, &sel, &weights, y, p)?,
     }
-    // Shared expert, always on: y += up_s(down_s(x)).
-    let mid = super::linear(gpu, x, &e.shared_down, Activation::None)?;
     matmul(gpu, Mat::of(&mid), &e.shared_up, y, Activation::None, true)?;
-    let _ = act;
     Ok(MoeRouting { sel, weights, counts })
 }
 
@@ -181,11 +181,17 @@ fn dense(gpu: &Gpu, x: Mat, e: &MoeExperts, sel: &Tensor, weights: &Tensor, y: M
     let act = gpu.act();
     let t = x.rows;
     let (yb, y_off) = window(gpu, &y, 0, t);
-    for ex in 0..e.experts {
-        let mid = gpu.alloc(&[t, e.rank], DType::act(act))?;
-        matmul_rows(gpu, x, &e.down, ex * e.rank..(ex + 1) * e.rank, Mat::of(&mid), Activation::None, false)?;
+    // every expert's down projection first: x may alias y
+    let mids = (0..e.experts)
+        .map(|ex| {
+            let mid = gpu.alloc(&[t, e.rank], DType::act(act))?;
+            matmul_rows(gpu, x, &e.down, ex * e.rank..(ex + 1) * e.rank, Mat::of(&mid), Activation::None, false)?;
+            Ok(mid)
+        })
+        .collect::<Result<Vec<_>>>()?;
+    for (ex, mid) in mids.iter().enumerate() {
         let out = gpu.alloc(&[t, e.dim_out], DType::act(act))?;
-        matmul_rows(gpu, Mat::of(&mid), &e.up, ex * e.dim_out..(ex + 1) * e.dim_out, Mat::of(&out), Activation::None, false)?;
+        matmul_rows(gpu, Mat::of(mid), &e.up, ex * e.dim_out..(ex + 1) * e.dim_out, Mat::of(&out), Activation::None, false)?;
         let pc = Params { expert: ex as u32, y_off, y_stride: y.stride as u32, ..p };
         gpu.dispatch(
             Kernel::MoeCombineDense,

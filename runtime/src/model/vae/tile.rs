@@ -1,0 +1,288 @@
+//! Tiling: when an untiled pass would not fit (a buffer over the device's binding limit, an
+//! activation estimate over the memory budget, or, on CPU adapters, a shader loop over
+//! lavapipe's limit), the image is cut into equal overlapping tiles, each run on its own, and
+//! the outputs are blended with linear ramps across the overlaps (weights normalised, so
+//! corners where four tiles meet are exact too).
+//!
+//! Like diffusers' tiled VAE, tiles are independent: GroupNorm statistics and the mid-block
+//! attention see one tile only, so tiled output differs from untiled output by more than
+//! rounding (measured in tests/vae_tiling.rs). Larger tiles and overlaps get closer.
+//!
+//! All positions and sizes here are in latent units (one latent pixel = 8 image pixels).
+
+use super::config::VaeConfig;
+use crate::error::{Error, Result};
+use crate::gpu::Gpu;
+use x2edit_kernels::ATTENTION_WIDTHS;
+
+/// How a pass is tiled.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Tile {
+    /// Untiled when it fits, else the largest tile that does.
+    Auto,
+    /// Never tile (an error when the pass cannot run untiled on this device).
+    Off,
+    /// Tiles of this many image pixels (a multiple of 8, at least 64).
+    Size(usize),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct VaeOptions {
+    pub tile: Tile,
+    /// Overlap of neighbouring tiles in image pixels (a multiple of 8); default a quarter tile.
+    pub overlap: Option<usize>,
+    /// Bytes of GPU memory one pass's activations may take (weights not included; buffers
+    /// cached by an earlier pass count, so call `Gpu::trim` between stages). None: no budget.
+    pub memory_budget: Option<u64>,
+}
+
+impl Default for VaeOptions {
+    fn default() -> Self {
+        VaeOptions { tile: Tile::Auto, overlap: None, memory_budget: None }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Pass {
+    Encode,
+    Decode,
+}
+
+/// Tile size and the tiles' top-left corners, in latent units.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TilePlan {
+    pub tile_h: usize,
+    pub tile_w: usize,
+    pub ys: Vec<usize>,
+    pub xs: Vec<usize>,
+    /// Estimated activation bytes of one tile's pass.
+    pub bytes: u64,
+}
+
+impl TilePlan {
+    pub fn tiles(&self) -> usize {
+        self.ys.len() * self.xs.len()
+    }
+}
+
+/// Tile sides tried by `Tile::Auto`, largest first (latent pixels).
+const CANDIDATES: [usize; 9] = [128, 96, 64, 48, 32, 24, 16, 12, 8];
+
+/// Lavapipe aborts a shader invocation after 65535 loop iterations in total
+/// (kernels-wgsl/src/source.rs). Budget a little under it.
+const LOOP_LIMIT: usize = 65_000;
+
+/// Keys one flash-attention invocation can visit within the loop limit at head dim `dim`:
+/// per key two dim loops of WIDTH/4/CHUNK trips and the key loop itself, plus staging a
+/// K/V tile (WIDTH/256 per key); fixed costs are the q load and output loops.
+pub fn loop_limited_keys(dim: usize) -> usize {
+    let w = ATTENTION_WIDTHS.iter().map(|&w| w as usize).find(|&w| w >= dim).unwrap_or(512);
+    let d4 = w / 4;
+    let per_key = 2 * d4 / d4.min(16) + 1 + d4.div_ceil(64);
+    (LOOP_LIMIT - dim - d4) / per_key
+}
+
+/// Whether the adapter is a CPU implementation (lavapipe / llvmpipe and the like) whose
+/// shader loops are bounded.
+pub fn loop_limited(gpu: &Gpu) -> bool {
+    gpu.adapter().device_type == "Cpu"
+}
+
+/// Every activation buffer of one pass over a th x tw latent tile, as (elements, count
+/// alive at once), following the forward code; the encoder's f32 moments and the decoder's
+/// f32 output are counted at 4 bytes via `f32_elems`.
+struct Buffers {
+    act: Vec<(u64, u64)>,
+    f32_elems: u64,
+}
+
+fn buffers(cfg: &VaeConfig, pass: Pass, th: usize, tw: usize) -> Buffers {
+    let ch = &cfg.block_out_channels;
+    let n = ch.len();
+    let cm = cfg.mid_channels() as u64;
+    let lat = (th * tw) as u64;
+    let mut act = Vec::new();
+    // Resnets hold their input, a normalised copy and a conv output at once (a shortcut
+    // output too when the width changes).
+    let resnets = |cin: usize, c: usize, r: u64| (cin.max(c) as u64 * r, if cin != c { 4 } else { 3 });
+    match pass {
+        Pass::Encode => {
+            let mut r = lat << (2 * (n - 1));
+            for (i, &c) in ch.iter().enumerate() {
+                act.push(resnets(if i == 0 { c } else { ch[i - 1] }, c, r));
+                if i + 1 < n {
+                    r /= 4;
+                }
+            }
+        }
+        Pass::Decode => {
+            let mut r = lat;
+            for i in (0..n).rev() {
+                act.push(resnets(if i + 1 < n { ch[i + 1] } else { ch[n - 1] }, ch[i], r));
+                if i > 0 {
+                    r *= 4;
+                    act.push((ch[i] as u64 * r, 2));
+                }
+            }
+        }
+    }
+    // Mid block: the map, q, k, v, the transposed and the attention output.
+    act.push((cm * lat, 7));
+    let io = match pass {
+        Pass::Encode => (cfg.in_channels as u64 * 64 * lat, 2 * cfg.latent_channels as u64 * lat),
+        Pass::Decode => (cfg.latent_channels as u64 * lat, cfg.out_channels as u64 * 64 * lat),
+    };
+    act.push((io.0, 1));
+    Buffers { act, f32_elems: io.1 }
+}
+
+/// Estimated activation bytes of one pass over a th x tw latent tile (every buffer counted
+/// separately, as the pool caches each size class; plus 1/8 for size-class rounding).
+pub fn pass_bytes(cfg: &VaeConfig, pass: Pass, th: usize, tw: usize, elem: u64) -> u64 {
+    let b = buffers(cfg, pass, th, tw);
+    let sum: u64 = b.act.iter().map(|(e, k)| e * k * elem).sum::<u64>() + 4 * b.f32_elems;
+    sum + sum / 8
+}
+
+/// Why a th x tw tile cannot run on this device, if it cannot.
+fn hard_limit(gpu: &Gpu, cfg: &VaeConfig, pass: Pass, th: usize, tw: usize, elem: u64) -> Option<String> {
+    let b = buffers(cfg, pass, th, tw);
+    let largest = b.act.iter().map(|(e, _)| e * elem).max().unwrap_or(0).max(4 * b.f32_elems);
+    let limit = gpu.binding_limit() - gpu.offset_alignment();
+    if largest > limit {
+        return Some(format!("an activation of {largest} bytes exceeds the device's {limit}-byte binding limit"));
+    }
+    if loop_limited(gpu) {
+        let keys = loop_limited_keys(cfg.mid_channels());
+        if th * tw > keys {
+            return Some(format!("the mid-block attention over {} latent positions exceeds the {keys} a CPU adapter's shader loop limit allows", th * tw));
+        }
+        // GroupNorm statistics loop over a group's elements 256 at a time, twice.
+        let (c0, full) = (cfg.block_out_channels[0], 64 * th * tw);
+        let group = c0 / cfg.norm_groups.max(1) * full;
+        if 2 * group.div_ceil(256) > LOOP_LIMIT {
+            return Some(format!("GroupNorm over {group} elements per group exceeds a CPU adapter's shader loop limit"));
+        }
+    }
+    None
+}
+
+/// Tile origins covering `len` with tiles of `tile` overlapping by at least `overlap`,
+/// spread evenly (all tiles the same size, so every tile reuses the same buffers).
+pub fn positions(len: usize, tile: usize, overlap: usize) -> Vec<usize> {
+    if tile >= len {
+        return vec![0];
+    }
+    let step = tile - overlap;
+    let n = (len - overlap).div_ceil(step);
+    (0..n).map(|i| (i * (len - tile) + (n - 1) / 2) / (n - 1)).collect()
+}
+
+/// Blend weights along one axis for tile `i` of `pos` (output units = latent * `f`):
+/// 1 inside, ramping linearly to 0 across the overlap with each neighbour.
+pub fn ramp(pos: &[usize], i: usize, tile: usize, f: usize) -> Vec<f32> {
+    let n = tile * f;
+    let prev = if i > 0 { (pos[i - 1] + tile).saturating_sub(pos[i]) * f } else { 0 };
+    let next = if i + 1 < pos.len() { (pos[i] + tile).saturating_sub(pos[i + 1]) * f } else { 0 };
+    (0..n)
+        .map(|p| {
+            let mut w = 1f32;
+            if p < prev {
+                w = w.min((p as f32 + 0.5) / prev as f32);
+            }
+            if p + next >= n && next > 0 {
+                w = w.min(((n - p) as f32 - 0.5) / next as f32);
+            }
+            w
+        })
+        .collect()
+}
+
+/// Chooses the tiling of a pass over an lh x lw latent.
+pub fn plan(gpu: &Gpu, cfg: &VaeConfig, pass: Pass, lh: usize, lw: usize, opts: &VaeOptions) -> Result<TilePlan> {
+    let elem = gpu.act().bytes() as u64;
+    let what = match pass {
+        Pass::Encode => "VAE encode",
+        Pass::Decode => "VAE decode",
+    };
+    let px = |l: usize| 8 * l;
+    let bytes = |t: usize| pass_bytes(cfg, pass, t.min(lh), t.min(lw), elem);
+    let over_budget = |b: u64| opts.memory_budget.is_some_and(|m| b > m);
+    let tile = match opts.tile {
+        Tile::Off => {
+            if let Some(why) = hard_limit(gpu, cfg, pass, lh, lw, elem) {
+                return Err(Error::invalid(what, format!("{}x{} untiled: {why} (allow tiling)", px(lh), px(lw))));
+            }
+            lh.max(lw)
+        }
+        Tile::Size(s) => {
+            if s % 8 != 0 || s < 64 {
+                return Err(Error::invalid(format!("{what} tile size"), format!("{s} px (a multiple of 8, at least 64)")));
+            }
+            if let Some(why) = hard_limit(gpu, cfg, pass, (s / 8).min(lh), (s / 8).min(lw), elem) {
+                return Err(Error::invalid(format!("{what} tile size"), format!("{s} px: {why}")));
+            }
+            s / 8
+        }
+        Tile::Auto => {
+            let fits = |t: usize| hard_limit(gpu, cfg, pass, t.min(lh), t.min(lw), elem).is_none() && !over_budget(bytes(t));
+            let full = lh.max(lw);
+            match std::iter::once(full).chain(CANDIDATES.into_iter().filter(|&t| t < full)).find(|&t| fits(t)) {
+                Some(t) => t,
+                None => {
+                    let smallest = CANDIDATES[CANDIDATES.len() - 1];
+                    let why = hard_limit(gpu, cfg, pass, smallest.min(lh), smallest.min(lw), elem)
+                        .unwrap_or_else(|| format!("the memory budget of {} bytes is below the {} bytes the smallest tile needs", opts.memory_budget.unwrap_or(0), bytes(smallest)));
+                    return Err(Error::invalid(what, format!("{}x{}: no tile size fits: {why}", px(lh), px(lw))));
+                }
+            }
+        }
+    };
+    let (th, tw) = (tile.min(lh), tile.min(lw));
+    let overlap = match opts.overlap {
+        Some(o) if o % 8 != 0 => return Err(Error::invalid(format!("{what} tile overlap"), format!("{o} px is not a multiple of 8"))),
+        Some(o) => o / 8,
+        None => (tile / 4).max(1),
+    };
+    let tiled = th < lh || tw < lw;
+    if tiled && overlap >= th.min(tw) {
+        return Err(Error::invalid(format!("{what} tile overlap"), format!("{} px is not below the tile's {} px", px(overlap), px(th.min(tw)))));
+    }
+    Ok(TilePlan { tile_h: th, tile_w: tw, ys: positions(lh, th, overlap), xs: positions(lw, tw, overlap), bytes: pass_bytes(cfg, pass, th, tw, elem) })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn positions_cover_with_overlap() {
+        for (len, tile, ov) in [(10, 4, 1), (33, 8, 2), (8, 8, 2), (100, 32, 8), (9, 8, 0)] {
+            let p = positions(len, tile, ov);
+            assert_eq!(p[0], 0);
+            assert_eq!(p.last().unwrap() + tile.min(len), len, "{len} {tile} {ov}: {p:?}");
+            for w in p.windows(2) {
+                assert!(w[0] + tile >= w[1] + ov, "{len} {tile} {ov}: {p:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn ramps_sum_to_one_across_overlaps() {
+        let pos = positions(20, 8, 3);
+        let f = 8;
+        let mut sum = vec![0f32; 20 * f];
+        for i in 0..pos.len() {
+            for (p, w) in ramp(&pos, i, 8, f).into_iter().enumerate() {
+                sum[pos[i] * f + p] += w;
+            }
+        }
+        assert!(sum.iter().all(|s| (s - 1.0).abs() < 1e-6), "{sum:?}");
+    }
+
+    #[test]
+    fn lavapipe_key_budget() {
+        assert!(loop_limited_keys(512) >= 3000 && loop_limited_keys(512) < 4096);
+        assert!(loop_limited_keys(32) > 16000);
+    }
+}
