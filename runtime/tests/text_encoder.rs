@@ -16,7 +16,7 @@ use x2edit_runtime::text::{self, Encoded};
 fn tol(path: Path) -> f64 {
     match path {
         Path::F32 => 1e-4,
-        Path::F16 => 4e-3,
+        Path::F16 => 2e-3,
     }
 }
 
