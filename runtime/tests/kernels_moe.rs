@@ -108,3 +108,38 @@ fn top_k_gating() {
     l.task = (0..l.e).map(|e| if e == 3 { 6.0 } else if e == 7 { 5.0 } else { 0.0 }).collect();
     run(path, &l, MoeMode::Sparse);
 }
+
+#[test]
+fn moe_sparse_skips_unrouted_experts() {
+    // Every token routes to experts 3 and 7; the other experts' weights are NaN. Sparse
+    // dispatch never touches them (the output is finite and matches the two-expert
+    // reference); a dense evaluation would turn every output NaN.
+    let path = Path::F32;
+    let mut l = layer(path, 150, 40);
+    l.task = (0..l.e).map(|e| if e == 3 { 30.0 } else if e == 7 { 20.0 } else { 0.0 }).collect();
+    let (routes, want) = reference(&l);
+    assert!(routes.iter().all(|r| r.experts == [3, 7]));
+    for e in (0..l.e).filter(|&e| e != 3 && e != 7) {
+        l.down[e * l.r * l.h..(e + 1) * l.r * l.h].fill(f32::NAN);
+        l.up[e * l.out * l.r..(e + 1) * l.out * l.r].fill(f32::NAN);
+    }
+    let gpu = gpu(path);
+    let experts = MoeExperts {
+        experts: l.e,
+        rank: l.r,
+        dim_in: l.h,
+        dim_out: l.out,
+        down: lin(gpu, &l.down, l.e * l.r, l.h),
+        up: lin(gpu, &l.up, l.e * l.out, l.r),
+        shared_down: lin(gpu, &l.sdown, l.r, l.h),
+        shared_up: lin(gpu, &l.sup, l.out, l.r),
+        gate: lin(gpu, &l.gate, l.e, l.h),
+    };
+    let task = gpu.upload_f32(&l.task, &[l.e]).unwrap();
+    let xt = gpu.upload_act(&l.x, &[l.t, l.h], act_dtype(path)).unwrap();
+    let yt = gpu.upload_act(&l.y0, &[l.t, l.out], act_dtype(path)).unwrap();
+    let routing = ops::moe_lora(gpu, Mat::of(&xt), &experts, &task, Mat::of(&yt), MoeMode::Sparse).unwrap();
+    let counts = gpu.read_u32(&routing.counts).unwrap();
+    assert_eq!(counts.iter().enumerate().filter(|(_, &c)| c > 0).map(|(e, _)| e).collect::<Vec<_>>(), vec![3, 7]);
+    assert_close("sparse MoE with NaN in unrouted experts", &gpu.read_f32(&yt).unwrap(), &want, 2.0 * tolerance(path));
+}

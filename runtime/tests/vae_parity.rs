@@ -49,14 +49,37 @@ fn tol(path: Path) -> f32 {
     }
 }
 
-fn compare_trace(path: Path, stage: &str, trace: &Trace) {
+/// Relative L2 error, for reports.
+fn rel_l2(got: &[f32], want: &[f32]) -> f64 {
+    let num: f64 = got.iter().zip(want).map(|(g, w)| (*g as f64 - *w as f64).powi(2)).sum();
+    let den: f64 = want.iter().map(|w| (*w as f64).powi(2)).sum();
+    (num / den).sqrt()
+}
+
+/// On a mismatch, the first intermediate (fixture `debug.*`) that diverges tells which block
+/// is wrong; computed only then, as it costs another pass.
+fn explain(path: Path, stage: &str, trace: &Trace) -> String {
+    let ck = Checkpoint::open(&fixtures().join(stage).join("expected.safetensors")).unwrap();
+    let mut lines = Vec::new();
     for (name, got) in trace {
-        let key = format!("debug.{name}");
-        let ck = Checkpoint::open(&fixtures().join(stage).join("expected.safetensors")).unwrap();
-        if ck.get(&key).is_some() {
-            assert_close(&format!("{stage} {key} {path:?}"), got, &ck.to_f32(&key).unwrap(), tol(path));
+        if let Ok(want) = ck.to_f32(&format!("debug.{name}")) {
+            lines.push(format!("  {name}: rel L2 {:.2e}", rel_l2(got, &want)));
         }
     }
+    format!("{stage} {path:?} intermediates:\n{}", lines.join("\n"))
+}
+
+fn check(path: Path, what: &str, got: &[f32], want: &[f32], why: impl FnOnce() -> String) {
+    let e = rel_l2(got, want);
+    eprintln!("{what}: rel L2 {e:.2e} (tolerance {:.0e})", tol(path));
+    if !(e <= tol(path) as f64) {
+        eprintln!("{}", why());
+    }
+    assert_close(what, got, want, tol(path));
+}
+
+fn untiled() -> VaeOptions {
+    VaeOptions { tile: Tile::Off, ..Default::default() }
 }
 
 fn encode(path: Path, src: Source) {
@@ -64,15 +87,15 @@ fn encode(path: Path, src: Source) {
     let vae = open(path, src, Parts::Encoder);
     let (s, img) = read("vae-encode", "inputs.safetensors", "image");
     let image = planes(&s, img);
-    // Intermediates first: a failure names the first block that diverges.
-    let mut trace = Trace::new();
-    let moments = vae.encoder().unwrap().forward(gpu, image.upload(gpu).unwrap(), Some(&mut trace)).unwrap();
-    trace.push(("encoder.moments".into(), gpu.read_f32(&moments.t).unwrap()));
-    compare_trace(path, "vae-encode", &trace);
-    let got = vae.encode(gpu, &image, &VaeOptions { tile: Tile::Off, ..Default::default() }, Posterior::Mean).unwrap();
+    let got = vae.encode(gpu, &image, &untiled(), Posterior::Mean).unwrap();
     let (ws, want) = read("vae-encode", "expected.safetensors", "latent_mean");
     assert_eq!([1, got.c, got.h, got.w], ws[..]);
-    assert_close(&format!("latent_mean {src:?} {path:?}"), &got.data, &want, tol(path));
+    check(path, &format!("latent_mean {src:?} {path:?}"), &got.data, &want, || {
+        let mut trace = Trace::new();
+        let m = vae.encoder().unwrap().forward(gpu, image.upload(gpu).unwrap(), Some(&mut trace)).unwrap();
+        trace.push(("encoder.moments".into(), gpu.read_f32(&m.t).unwrap()));
+        explain(path, "vae-encode", &trace)
+    });
 }
 
 fn decode(path: Path, src: Source) {
@@ -80,15 +103,16 @@ fn decode(path: Path, src: Source) {
     let vae = open(path, src, Parts::Decoder);
     let (s, lat) = read("vae-decode", "inputs.safetensors", "latent");
     let latent = planes(&s, lat);
-    let mut trace = Trace::new();
-    let z: Vec<f32> = latent.data.iter().map(|v| v / vae.config.scale + vae.config.shift).collect();
-    let zp = Planes { data: z, ..latent.clone() };
-    vae.decoder().unwrap().forward(gpu, zp.upload(gpu).unwrap(), Some(&mut trace)).unwrap();
-    compare_trace(path, "vae-decode", &trace);
-    let got = vae.decode(gpu, &latent, &VaeOptions { tile: Tile::Off, ..Default::default() }).unwrap();
+    let got = vae.decode(gpu, &latent, &untiled()).unwrap();
     let (ws, want) = read("vae-decode", "expected.safetensors", "image_decoded");
     assert_eq!([1, got.c, got.h, got.w], ws[..]);
-    assert_close(&format!("image_decoded {src:?} {path:?}"), &got.data, &want, tol(path));
+    check(path, &format!("image_decoded {src:?} {path:?}"), &got.data, &want, || {
+        let mut trace = Trace::new();
+        let z: Vec<f32> = latent.data.iter().map(|v| v / vae.config.scale + vae.config.shift).collect();
+        let zp = Planes { data: z, ..latent.clone() };
+        vae.decoder().unwrap().forward(gpu, zp.upload(gpu).unwrap(), Some(&mut trace)).unwrap();
+        explain(path, "vae-decode", &trace)
+    });
 }
 
 both_paths!(encode_diffusers_f32, encode_diffusers_f16, |p| encode(p, Source::Diffusers));
@@ -96,22 +120,23 @@ both_paths!(encode_bfl_f32, encode_bfl_f16, |p| encode(p, Source::Bfl));
 both_paths!(decode_diffusers_f32, decode_diffusers_f16, |p| decode(p, Source::Diffusers));
 both_paths!(decode_bfl_f32, decode_bfl_f16, |p| decode(p, Source::Bfl));
 
-/// Sampling the posterior: mean + exp(logvar / 2) * eps, then shift and scale; eps = 0 is the mean.
+/// Sampling the posterior: mean + exp(logvar / 2) * eps, then shift and scale; eps = 0 is
+/// the mean. One encoder pass: the rest is arithmetic on its moments.
 #[test]
 fn posterior_sample_uses_the_given_noise() {
     let gpu = gpu(Path::F32);
     let vae = open(Path::F32, Source::Bfl, Parts::Encoder);
     let (s, img) = read("vae-encode", "inputs.safetensors", "image");
-    let image = planes(&s, img);
-    let opts = VaeOptions::default();
-    let mean = vae.encode(gpu, &image, &opts, Posterior::Mean).unwrap();
-    let zero = vec![0f32; mean.data.len()];
-    assert_eq!(vae.encode(gpu, &image, &opts, Posterior::Sample(&zero)).unwrap(), mean);
-    let eps = Rng::new(7).vec(mean.data.len(), 1.0);
-    let m = vae.encode_moments(gpu, &image, &opts).unwrap();
+    let m = vae.encode_moments(gpu, &planes(&s, img), &VaeOptions::default()).unwrap();
+    let (_, want) = read("vae-encode", "expected.safetensors", "latent_mean");
+    let mean = vae.latent_from_moments(&m, Posterior::Mean).unwrap();
+    assert_close("latent_mean from moments", &mean.data, &want, 1e-4);
     let n = mean.data.len();
-    let want: Vec<f32> = (0..n).map(|i| (m.data[i] + (0.5 * m.data[n + i].clamp(-30.0, 20.0)).exp() * eps[i] - vae.config.shift) * vae.config.scale).collect();
-    let got = vae.encode(gpu, &image, &opts, Posterior::Sample(&eps)).unwrap();
-    assert_close("posterior sample", &got.data, &want, 1e-6);
-    assert!(vae.encode(gpu, &image, &opts, Posterior::Sample(&eps[1..])).unwrap_err().to_string().contains("posterior noise"));
+    assert_eq!(vae.latent_from_moments(&m, Posterior::Sample(&vec![0.0; n])).unwrap(), mean);
+    let eps = Rng::new(7).vec(n, 1.0);
+    let (scale, shift) = (vae.config.scale, vae.config.shift);
+    let want: Vec<f32> = (0..n).map(|i| (m.data[i] + (0.5 * m.data[n + i].clamp(-30.0, 20.0)).exp() * eps[i] - shift) * scale).collect();
+    assert_close("posterior sample", &vae.latent_from_moments(&m, Posterior::Sample(&eps)).unwrap().data, &want, 1e-6);
+    let err = vae.latent_from_moments(&m, Posterior::Sample(&eps[1..])).unwrap_err().to_string();
+    assert!(err.contains("posterior noise"), "{err}");
 }

@@ -2,6 +2,8 @@
 //! comparisons that fail on NaN and state their tolerance.
 #![allow(dead_code)]
 
+pub mod fixtures;
+
 use std::sync::OnceLock;
 use x2edit_runtime::{DType, Gpu, GpuOptions, Precision};
 
