@@ -434,7 +434,7 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--out", default=os.path.join("tests", "fixtures"))
     ap.add_argument("--only", default="", help="comma-separated subset of: models," + ",".join(STAGES))
-    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--threads", type=int, default=None, help="torch CPU threads (default $X2E_THREADS or 1)")
     args = ap.parse_args(argv)
     set_threads(args.threads)
     torch.manual_seed(0)

@@ -36,3 +36,4 @@ def tiny_cfg():
 @pytest.fixture(autouse=True)
 def _seed():
     torch.manual_seed(0)
+    set_threads()  # a test (e.g. the re-export) may have changed it

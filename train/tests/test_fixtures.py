@@ -74,7 +74,9 @@ def _compare(a_path, b_path):
         x, y = a[k], b[k]
         assert x.dtype == y.dtype and x.shape == y.shape, (a_path, k)
         if x.is_floating_point():
-            assert torch.allclose(x.double(), y.double(), rtol=1e-5, atol=1e-6), (a_path, k)
+            # CPU kernels (thread count, instruction set) change the last bits: compare by relative L2
+            x, y = x.double(), y.double()
+            assert float((x - y).norm()) <= 2e-5 * float(y.norm()) + 1e-9, (a_path, k)
         elif x.dtype == U8:
             assert (x.int() - y.int()).abs().max() <= 1, (a_path, k)
         else:
