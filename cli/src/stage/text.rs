@@ -3,7 +3,6 @@
 
 use super::{Io, ModelArgs};
 use crate::tensors::{Inputs, Outputs};
-use crate::GpuArgs;
 use clap::Args;
 use x2edit_runtime::model::alignnet::{self, AlignNet, Conv, Mlp3};
 use x2edit_runtime::model::qwen::{Qwen2Model, Residency};
