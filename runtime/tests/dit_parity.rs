@@ -122,3 +122,37 @@ fn dit_streaming_same_output_lower_peak_memory() {
     assert_close("streamed vs resident", &outs[1], &outs[0], 1e-6);
     assert!(peaks[1] < peaks[0], "streaming peak {} is not below resident {}", peaks[1], peaks[0]);
 }
+
+/// Converts the fixture transformer with our quantize tool to `ty` and compares the velocity
+/// with the float reference (the quantization error is the point, so no dequantized reference).
+fn quantized(ty: &str) -> f32 {
+    use x2edit_quantize::convert::{convert, Options};
+    let dir = std::env::temp_dir().join(format!("x2edit-dit-{ty}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let out = dir.join("t.gguf");
+    let opts = Options { target: Some(ty.parse().unwrap()), rules: Vec::new(), config: Some(config()) };
+    convert(&models().join("transformer"), &out, &opts, &mut |_, _| {}).unwrap();
+    let gpu = gpu(Path::F16);
+    let model = load(gpu, &out, FluxOptions::default());
+    let got = run(gpu, &model, &fixtures::load("dit/inputs.safetensors"));
+    let want = &fixtures::load("dit/expected.safetensors")["velocity"].data;
+    let _ = std::fs::remove_dir_all(&dir);
+    let (num, den) = got.iter().zip(want).fold((0f64, 0f64), |(n, d), (g, w)| (n + ((g - w) as f64).powi(2), d + (*w as f64).powi(2)));
+    assert!(got.iter().all(|v| v.is_finite()));
+    let rel = (num / den).sqrt() as f32;
+    println!("{ty} at default precision: relative L2 {rel:.3e} against the float reference");
+    rel
+}
+
+#[test]
+fn dit_q8_0_default_precision() {
+    assert!(quantized("q8_0") < 2e-2);
+}
+
+/// Q4_K applies to rows of 256 (the tiny model's MLP outputs); narrower rows fall back to f16
+/// as the quantize tool's rules say. 4-bit weights move a 4-block model's velocity by a few
+/// percent: the bound is 0.15, a wrong decoder scores about 1.
+#[test]
+fn dit_q4_k_default_precision() {
+    assert!(quantized("q4_k") < 0.15);
+}
