@@ -6,7 +6,9 @@ import torch
 from safetensors.torch import load_file
 
 from train.data import EditDataset, collate, make_synthetic_dataset, task_to_id
-from train.train import Trainer, TrainArgs, dispersive_loss
+from train.losses import dispersive_loss
+from train.tests.dist_helper import rank_loss
+from train.train import Trainer, TrainArgs
 
 
 def test_dispersive_loss_definition():
@@ -79,3 +81,16 @@ def test_tiny_training_run(tmp_path, models_dir):
     load_adapter(str(ck), m)
     sd = tr.unwrapped.lora_state_dict()
     assert all(torch.equal(v, sd[k]) for k, v in m.lora_state_dict().items())
+
+
+def test_dispersive_loss_gathers_across_processes(tmp_path):
+    """Two gloo processes with 2 samples each give, on average, the single-process loss over the 4 samples."""
+    import torch.multiprocessing as mp
+    g = torch.Generator().manual_seed(1)
+    hs = [torch.randn(4, 3, 8, generator=g) for _ in range(3)]
+    task = torch.tensor([2, 7, 7, 2])
+    single = float(dispersive_loss(hs, task))
+    mp.start_processes(rank_loss, args=(2, str(tmp_path / "pg"), hs, task, str(tmp_path)), nprocs=2, join=True,
+                       start_method="fork")
+    out = [float((tmp_path / f"loss{r}.txt").read_text()) for r in range(2)]
+    assert abs((out[0] + out[1]) / 2 - single) < 1e-6, (out, single)
