@@ -107,6 +107,7 @@ impl DoubleBlock {
         for (i, out) in [&q, &k, &v].into_iter().enumerate() {
             moe(gpu, self.lora[i].as_ref(), &mut cache.task_logits[moe_base + i], Mat::of(&ni), Mat::of(out).rows(lt, t), st)?;
         }
+        drop((ni, nt));
         qk_norm_rope(gpu, &q, 0, lt, &self.txt_attn.norm_q, st)?;
         qk_norm_rope(gpu, &q, lt, t, &self.img_attn.norm_q, st)?;
         qk_norm_rope(gpu, &k, 0, lt, &self.txt_attn.norm_k, st)?;
