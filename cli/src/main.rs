@@ -2,6 +2,7 @@
 //! plus the per-stage commands parity tests use and the benchmarks.
 
 mod bench;
+mod edit;
 mod stage;
 mod tensors;
 
@@ -18,6 +19,19 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Edit an image with an instruction.
+    Edit(Box<edit::EditArgs>),
+    /// The sampler's sigmas (terminal 0 included) as a JSON array.
+    Schedule {
+        #[arg(long)]
+        steps: usize,
+        /// Noise tokens (cond tokens excluded).
+        #[arg(long)]
+        image_tokens: usize,
+        /// The unshifted schedule (schnell-like bases).
+        #[arg(long)]
+        no_shift: bool,
+    },
     /// Show the GPU adapter, its limits and features.
     Info(GpuArgs),
     /// Print throughput figures (seconds, GFLOP/s, GB/s, peak memory).
@@ -62,9 +76,19 @@ fn info(args: &GpuArgs) -> Result<(), x2edit_runtime::Error> {
     Ok(())
 }
 
+fn schedule(steps: usize, tokens: usize, no_shift: bool) -> Result<(), String> {
+    use x2edit_runtime::sampler::{sigmas, Shift};
+    let s = sigmas(steps, tokens, if no_shift { Shift::NONE } else { Shift::DEV }).map_err(|e| e.to_string())?;
+    let items: Vec<String> = s.iter().map(|v| format!("{v}")).collect();
+    println!("[{}]", items.join(", "));
+    Ok(())
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match &cli.command {
+        Command::Edit(a) => edit::run(a),
+        Command::Schedule { steps, image_tokens, no_shift } => schedule(*steps, *image_tokens, *no_shift),
         Command::Info(a) => info(a).map_err(|e| e.to_string()),
         Command::Bench(b) => bench::run(b),
         Command::Stage(s) => stage::run(s),

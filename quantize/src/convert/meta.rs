@@ -124,6 +124,9 @@ pub fn adapter(md: &mut Metadata, shapes: &[(String, Vec<usize>)], cfg: Option<&
     md.set("x2edit.task_labels", Value::strings(x2edit::TASK_LABELS));
     md.set("x2edit.cond_offset", u32v(cfg_u(cfg, "cond_offset").unwrap_or(128)));
     md.set("x2edit.cond_offset_512", u32v(cfg_u(cfg, "cond_offset_512").unwrap_or(64)));
+    if let Some(px) = cfg_u(cfg, "native_size") {
+        md.set("x2edit.native_size", u32v(px));
+    }
     if let Some((_, s)) = shapes.iter().find(|(n, _)| n == "alignnet.conv.weight") {
         md.set("x2edit.alignnet.hidden_states", u32v(s.get(1).copied().unwrap_or(0)));
     }

@@ -2,6 +2,7 @@
 //! Editor that runs the stages in order.
 
 pub mod image;
+pub mod demo;
 mod models;
 pub mod noise;
 mod pipeline;

@@ -1,0 +1,18 @@
+//! The embedded demo model (models/demo/*.gguf, built by models/demo/build.sh), used when no
+//! model files are given: the README's first command edits on a fresh machine with it. Its
+//! weights are the tiny fixture models' (random) until a trained demo model replaces them.
+
+use super::ModelSet;
+use crate::error::Result;
+
+const TRANSFORMER: &[u8] = include_bytes!("../../../models/demo/transformer.gguf");
+const ADAPTER: &[u8] = include_bytes!("../../../models/demo/adapter.gguf");
+const TEXT_ENCODER: &[u8] = include_bytes!("../../../models/demo/text_encoder.gguf");
+const VAE: &[u8] = include_bytes!("../../../models/demo/vae.gguf");
+
+/// What the CLI prints when it falls back to the demo model.
+pub const DESCRIPTION: &str = "the embedded demo model (tiny X2Edit-architecture model, see models/demo/README.md)";
+
+pub fn demo_models() -> Result<ModelSet> {
+    ModelSet::from_gguf_bytes(TRANSFORMER.to_vec(), ADAPTER.to_vec(), TEXT_ENCODER.to_vec(), VAE.to_vec())
+}
