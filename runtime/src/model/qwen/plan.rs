@@ -66,6 +66,12 @@ pub fn sum(items: &[Item]) -> u64 {
     items.iter().map(|i| i.bytes).sum()
 }
 
+/// Parameters of one decoder layer's matrices (for FLOP counts).
+pub fn layer_params(c: &QwenConfig) -> u64 {
+    let (h, kv, i) = (c.hidden_size as u64, c.kv_width() as u64, c.intermediate_size as u64);
+    2 * h * h + 2 * kv * h + 3 * i * h
+}
+
 /// One decoder layer's tensors with every matrix in `f`.
 pub fn layer_items(c: &QwenConfig, f: WeightFormat) -> Vec<Item> {
     let (h, kv, i) = (c.hidden_size, c.kv_width(), c.intermediate_size);
