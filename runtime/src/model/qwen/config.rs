@@ -56,7 +56,7 @@ impl QwenConfig {
         if c.hidden_size != hidden {
             return Err(Error::shape(format!("{}: hidden size of the config vs the embedding table", w.label()), c.hidden_size, hidden));
         }
-        if c.num_attention_heads == 0 || c.num_key_value_heads == 0 || c.num_attention_heads % c.num_key_value_heads != 0 || c.hidden_size % c.num_attention_heads != 0 {
+        if c.num_attention_heads == 0 || c.num_key_value_heads == 0 || !c.num_attention_heads.is_multiple_of(c.num_key_value_heads) || !c.hidden_size.is_multiple_of(c.num_attention_heads) {
             return Err(Error::invalid(w.label().to_string(), format!("{} heads over {} KV heads at width {}", c.num_attention_heads, c.num_key_value_heads, c.hidden_size)));
         }
         Ok(c)

@@ -38,8 +38,6 @@ impl Qwen2Model {
         let last = self.run(&x, &prompt.positions(), &kv, 0, mask.as_ref(), &mut |_, _| Ok(()))?;
         let mut last_row = Mat::of(&last).rows(n - 1, n);
         let mut owned;
-        // Text-only positions continue after the real tokens (HF's rope_deltas).
-        let mut position = prompt.real_tokens();
         for step in 0..max_new {
             let logits = self.logits(last_row, head.as_deref())?;
             if step == 0 {
@@ -51,9 +49,10 @@ impl Qwen2Model {
                 break;
             }
             let x = self.embed(&[next])?;
-            owned = self.run(&x, &[position as f32], &kv, n + step, mask.as_ref(), &mut |_, _| Ok(()))?;
+            // Text-only positions continue after the real tokens (HF's rope_deltas).
+            let position = (prompt.real_tokens() + step) as f32;
+            owned = self.run(&x, &[position], &kv, n + step, mask.as_ref(), &mut |_, _| Ok(()))?;
             last_row = Mat::of(&owned);
-            position += 1;
         }
         Ok(out)
     }

@@ -81,7 +81,7 @@ pub struct Qwen2Model {
 /// A decoder layer for one use: borrowed when resident, loaded when streaming.
 enum LayerRef<'a> {
     Borrowed(&'a DecoderLayer),
-    Owned(DecoderLayer),
+    Owned(Box<DecoderLayer>),
 }
 
 impl std::ops::Deref for LayerRef<'_> {
@@ -148,7 +148,7 @@ impl Qwen2Model {
     fn layer(&self, i: usize) -> Result<LayerRef<'_>> {
         match self.layers.get(i) {
             Some(l) => Ok(LayerRef::Borrowed(l)),
-            None => Ok(LayerRef::Owned(DecoderLayer::load(&self.gpu, &self.weights, &self.naming, i, &self.config)?)),
+            None => Ok(LayerRef::Owned(Box::new(DecoderLayer::load(&self.gpu, &self.weights, &self.naming, i, &self.config)?))),
         }
     }
 
