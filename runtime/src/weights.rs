@@ -54,6 +54,11 @@ impl Weights {
         self.ckpt.label()
     }
 
+    /// The prefix prepended to every name.
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
     pub fn metadata(&self) -> &Metadata {
         self.ckpt.metadata()
     }

@@ -9,7 +9,7 @@ use crate::error::{Error, Result};
 use crate::gpu::Gpu;
 use crate::model::adapter::Adapter;
 use crate::model::alignnet::{Conv, Mlp3};
-use crate::model::flux::{EditInputs, FluxModel, FluxOptions, FluxWeights};
+use crate::model::flux::{plan, EditInputs, FluxConfig, FluxModel, FluxOptions, FluxWeights, PlanWeights};
 use crate::model::qwen::{Qwen2Model, Residency};
 use crate::model::vae::{Parts, Planes, Posterior, Vae, VaeOptions};
 use crate::ops::{self, MoeMode};
@@ -118,8 +118,17 @@ pub fn edit(gpu: &Gpu, models: &ModelSet, req: &EditRequest, progress: &mut dyn 
     let mut timings = Vec::new();
     let mut peak = 0u64;
     let adapter = Adapter::new(models.adapter.clone())?;
+    // Models that do not belong together fail before any work.
+    let fw = FluxWeights::new(models.transformer.clone());
+    let cfg = FluxConfig::load(&fw, models.transformer_config.as_deref())?;
+    if adapter.hidden != cfg.hidden {
+        return Err(Error::invalid(
+            adapter.weights().label().to_string(),
+            format!("adapter hidden size {} does not match the transformer's {} (mismatched base and adapter)", adapter.hidden, cfg.hidden),
+        ));
+    }
     let (img, offset) = source(models, req)?;
-    let stream = req.memory_budget.is_some();
+    let stream_text = req.memory_budget.is_some();
 
     // Text: Qwen2.5 hidden states into AlignNet's conv, routing, then the encoder is released.
     let t0 = Instant::now();
@@ -127,7 +136,7 @@ pub fn edit(gpu: &Gpu, models: &ModelSet, req: &EditRequest, progress: &mut dyn 
     let enc = encode_instruction(&models.tokenizer, req.prompt, req.prompt_format)?;
     let align = adapter.alignnet();
     let (txt, pooled, task) = {
-        let qwen = Qwen2Model::load(gpu, models.text_encoder.clone(), if stream { Residency::Streaming } else { Residency::Resident })?;
+        let qwen = Qwen2Model::load(gpu, models.text_encoder.clone(), if stream_text { Residency::Streaming } else { Residency::Resident })?;
         let conv = Conv::load(gpu, &align)?;
         let hidden = encode_hidden(&qwen, &conv, &enc, false)?;
         check(cancel)?;
@@ -171,8 +180,9 @@ pub fn edit(gpu: &Gpu, models: &ModelSet, req: &EditRequest, progress: &mut dyn 
     }
     let cond = noise::pack(&cond_lat.data, c, lh, lw);
     let n = (lh / 2) * (lw / 2);
+    let stream = dit_streaming(gpu, &fw, models, &adapter, (txt.len(), n, n), req.memory_budget)?;
     let opts = FluxOptions { stream, moe: req.moe, chunk: 0 };
-    let model = FluxModel::from_weights(gpu, FluxWeights::new(models.transformer.clone()), models.transformer_config.as_deref(), Some(adapter), opts)?;
+    let model = FluxModel::from_weights(gpu, fw, models.transformer_config.as_deref(), Some(adapter), opts)?;
     let cfg = model.cfg.clone();
     if cfg.in_channels != 4 * c {
         return Err(Error::invalid("models", format!("the transformer takes {} channels, the VAE gives {} (mismatched models)", cfg.in_channels, 4 * c)));
@@ -226,6 +236,29 @@ pub fn edit(gpu: &Gpu, models: &ModelSet, req: &EditRequest, progress: &mut dyn 
     gpu.trim();
     timings.push((Stage::Decode, t0.elapsed().as_secs_f64()));
     Ok(EditOutput { image: out, task, steps, timings, peak_memory: peak })
+}
+
+/// Whether the DiT must stream its blocks to fit `budget`; an error when even streaming would
+/// not fit (the dry-run plan, `model::flux::plan`).
+fn dit_streaming(gpu: &Gpu, fw: &FluxWeights, models: &ModelSet, adapter: &Adapter, sizes: (usize, usize, usize), budget: Option<u64>) -> Result<bool> {
+    let Some(budget) = budget else { return Ok(false) };
+    let cfg = FluxConfig::load(fw, models.transformer_config.as_deref())?;
+    let lt = sizes.0 / cfg.context_dim.max(1);
+    let tokens = (lt, sizes.1, sizes.2);
+    let w = PlanWeights { blocks: fw.block_format(), resident: fw.block_format(), lora: Some((12, adapter.rank(), x2edit_kernels::WeightFormat::F32)) };
+    let act = gpu.act().bytes() as u64;
+    let chunk = 4096;
+    if plan(&cfg, w, tokens, act, chunk, false).total <= budget {
+        return Ok(false);
+    }
+    let need = plan(&cfg, w, tokens, act, chunk, true).total;
+    if need > budget {
+        return Err(Error::invalid(
+            "--memory-budget",
+            format!("{:.0} MiB is below the {:.0} MiB a denoising step needs even with streamed blocks", budget as f64 / 1048576.0, need as f64 / 1048576.0),
+        ));
+    }
+    Ok(true)
 }
 
 /// RGB result with the (resized) source's alpha channel.

@@ -40,6 +40,11 @@ impl Adapter {
         &self.w
     }
 
+    /// LoRA rank (rows of the first expert's down projection), 0 without LoRA layers.
+    pub fn rank(&self) -> usize {
+        self.w.names_with("transformer_blocks.0.attn.processor.q_moe_lora.experts.0.down.weight").first().and_then(|n| self.w.shape(n).ok()).map_or(0, |s| s[0])
+    }
+
     /// AlignNet's weights (names `conv.weight`, `mlp.…` whatever the container).
     pub fn alignnet(&self) -> Weights {
         if self.task_key == "task_embedding.weight" {

@@ -76,6 +76,19 @@ impl FluxWeights {
         }
     }
 
+    /// Storage format of the block matrices (the first double block's image MLP), for plans.
+    pub fn block_format(&self) -> x2edit_kernels::WeightFormat {
+        let name = match self.naming {
+            Naming::Bfl => "double_blocks.0.img_mlp.0.weight",
+            Naming::Diffusers => "transformer_blocks.0.ff.net.0.proj.weight",
+        };
+        self.w
+            .checkpoint()
+            .get(&format!("{}{name}", self.w.prefix()))
+            .and_then(|t| crate::weights::weight_format(t.ty))
+            .unwrap_or(x2edit_kernels::WeightFormat::F32)
+    }
+
     /// A QK-norm scale (BFL `<m>.scale`, diffusers `<m>.weight`) on the CPU.
     pub fn norm(&self, bfl: &str, diffusers: &str) -> Result<Vec<f32>> {
         match self.naming {
