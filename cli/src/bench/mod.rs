@@ -2,6 +2,7 @@
 //! numbers from a CPU adapter (lavapipe) only compare with each other.
 
 mod dit;
+mod edit;
 mod kernels;
 mod text;
 mod vae;
@@ -25,6 +26,8 @@ pub enum BenchCommand {
     Dit(dit::DitBench),
     /// Time and peak memory of a Qwen2.5-7B-shaped text encoder stack.
     Text(text::TextBench),
+    /// The memory plan of a whole full-size edit, stage by stage, against the budgets.
+    Edit(edit::EditBench),
     /// VAE encode/decode time and peak memory (tiled and untiled).
     Vae(vae::VaeBench),
 }
@@ -35,6 +38,7 @@ pub fn run(cmd: &BenchCommand) -> std::result::Result<(), String> {
         BenchCommand::Dit(b) => dit::run(b),
         BenchCommand::Text(b) => text::run(b),
         BenchCommand::Vae(b) => vae::run(b),
+        BenchCommand::Edit(b) => edit::run(b),
     }
 }
 

@@ -7,7 +7,7 @@ use super::header;
 use crate::GpuArgs;
 use std::time::Instant;
 use x2edit_quantize::{Checkpoint, GgmlType};
-use x2edit_runtime::model::vae::{synthetic, Parts, Pass, Planes, Posterior, Tile, Vae, VaeConfig, VaeOptions};
+use x2edit_runtime::model::vae::{pass_bytes, synthetic, Parts, Pass, Planes, Posterior, Tile, Vae, VaeConfig, VaeOptions};
 use x2edit_runtime::{Gpu, Result, Weights};
 
 #[derive(clap::Args)]
@@ -25,6 +25,9 @@ pub struct VaeBench {
     /// Tile overlap in pixels (default: a quarter tile).
     #[arg(long)]
     pub overlap: Option<usize>,
+    /// Which passes to time (the defaults take about 20 minutes on a busy 2-core lavapipe).
+    #[arg(long, value_parser = ["encode", "decode", "both"], default_value = "both")]
+    pub pass: String,
 }
 
 const MIB: f64 = 1024.0 * 1024.0;
@@ -85,7 +88,28 @@ fn bench(b: &VaeBench) -> Result<()> {
     let untiled = VaeOptions { tile: Tile::Off, ..Default::default() };
     let tiled = VaeOptions { tile: Tile::Size(b.tile), overlap: Some(overlap), memory_budget: None };
     let tiled_label = format!("tiled {}px overlap {overlap}px", b.tile);
-    for which in [Pass::Encode, Pass::Decode] {
+    // What Tile::Auto would do at the edit sizes on this device (no compute).
+    for side in [512, 1024] {
+        for which in [Pass::Encode, Pass::Decode] {
+            let lat = side / 8;
+            let p = vae.plan(&gpu, which, lat, lat, &VaeOptions::default())?;
+            let untiled_bytes = pass_bytes(&cfg, which, lat, lat, gpu.act().bytes() as u64);
+            println!(
+                "plan   {side}x{side} {:<6} auto: {} tile(s) of {} px, estimate {:.0} MiB activations per tile (untiled {:.0} MiB, latent {lat}x{lat})",
+                format!("{which:?}").to_lowercase(),
+                p.tiles(),
+                8 * p.tile_h,
+                p.bytes as f64 / MIB,
+                untiled_bytes as f64 / MIB,
+            );
+        }
+    }
+    let passes: &[Pass] = match b.pass.as_str() {
+        "encode" => &[Pass::Encode],
+        "decode" => &[Pass::Decode],
+        _ => &[Pass::Encode, Pass::Decode],
+    };
+    for &which in passes {
         pass(&gpu, &vae, which, b.size, &untiled, "untiled", weights)?;
         pass(&gpu, &vae, which, b.size, &tiled, &tiled_label, weights)?;
     }
@@ -93,7 +117,7 @@ fn bench(b: &VaeBench) -> Result<()> {
 }
 
 pub fn run(b: &VaeBench) -> std::result::Result<(), String> {
-    if b.size % 8 != 0 || b.size == 0 {
+    if !b.size.is_multiple_of(8) || b.size == 0 {
         return Err(format!("--size {}: a positive multiple of 8", b.size));
     }
     bench(b).map_err(|e| e.to_string())

@@ -16,6 +16,7 @@ mod coder;
 mod config;
 mod layers;
 mod names;
+pub mod synthetic;
 mod tile;
 
 pub use blocks::{Attention, Downsample, ResnetBlock, Upsample};
@@ -23,7 +24,7 @@ pub use coder::{Decoder, Encoder, MidBlock, Trace};
 pub use config::{VaeConfig, DEFAULT_GROUPS, FLUX_SCALE, FLUX_SHIFT};
 pub use layers::FeatureMap;
 pub use names::Layout;
-pub use tile::{loop_limited, loop_limited_keys, pass_bytes, Pass, Tile, TilePlan, VaeOptions};
+pub use tile::{loop_limited, loop_limited_keys, pass_bytes, plan as tile_plan, Pass, Tile, TilePlan, VaeOptions};
 
 use crate::error::{Error, Result};
 use crate::gpu::{DType, Gpu};
@@ -112,16 +113,19 @@ impl Vae {
     pub fn load(gpu: &Gpu, w: &Weights, config_from: Option<String>, parts: Parts) -> Result<Vae> {
         let names = Names::detect(w)?;
         let mut config = VaeConfig::from_shapes(w, &names)?;
-        if w.metadata().get_str("general.architecture") == Some("flux_vae") {
+        let gguf = w.metadata().get_str("general.architecture") == Some("flux_vae");
+        if gguf {
             config.apply_gguf(w)?;
         }
-        let has_config = w.metadata().config.is_some();
-        if has_config {
+        let (what, hint) = if w.metadata().config.is_some() {
             let from = config_from.unwrap_or_else(|| format!("{}/config.json", w.label()));
             config.apply_diffusers(w, &from)?;
-        }
-        let hint = if has_config { "" } else { " (a single file cannot tell the group count: pass --vae-config with a diffusers config.json)" };
-        config.validate(w.label(), hint)?;
+            (format!("{} with {from}", w.label()), "")
+        } else {
+            let hint = if gguf { " (flux_vae.norm_groups)" } else { " (a single file cannot tell the group count: pass --vae-config with a diffusers config.json)" };
+            (w.label().to_string(), hint)
+        };
+        config.validate(&what, hint)?;
         let l = Loader { gpu, w, names: &names, groups: config.norm_groups, eps: config.eps };
         let encoder = if parts != Parts::Decoder { Some(Encoder::load(&l, &config)?) } else { None };
         let decoder = if parts != Parts::Encoder { Some(Decoder::load(&l, &config)?) } else { None };
@@ -141,22 +145,29 @@ impl Vae {
         tile::plan(gpu, &self.config, pass, lh, lw, opts)
     }
 
-    /// Image [in_channels, H, W] in [-1, 1] (H, W multiples of 8) -> moments
-    /// [2 * latent, H/8, W/8] (mean, then logvar), unscaled.
+    /// Image [in_channels, H, W] in [-1, 1] (H, W multiples of 8 = `config.factor()`) ->
+    /// moments [2 * latent, H/8, W/8] (mean, then logvar), unscaled.
     pub fn encode_moments(&self, gpu: &Gpu, image: &Planes, opts: &VaeOptions) -> Result<Planes> {
         let enc = self.encoder()?;
-        if image.c != self.config.in_channels || image.h % 8 != 0 || image.w % 8 != 0 || image.h == 0 || image.w == 0 {
-            return Err(Error::shape("VAE encode image", format!("[{}, 8*k, 8*l]", self.config.in_channels), [image.c, image.h, image.w]));
+        let f = self.config.factor();
+        if image.c != self.config.in_channels || !image.h.is_multiple_of(f) || !image.w.is_multiple_of(f) || image.h == 0 || image.w == 0 {
+            return Err(Error::shape("VAE encode image", format!("[{}, {f}*k, {f}*l]", self.config.in_channels), [image.c, image.h, image.w]));
         }
-        let (lh, lw) = (image.h / 8, image.w / 8);
-        let plan = self.plan(gpu, Pass::Encode, lh, lw, opts)?;
-        run_tiles(gpu, &plan, image, 8, 1, 2 * self.config.latent_channels, |x| enc.forward(gpu, x, None))
+        let plan = self.plan(gpu, Pass::Encode, image.h / f, image.w / f, opts)?;
+        run_tiles(gpu, &plan, image, f, 1, 2 * self.config.latent_channels, |x| enc.forward(gpu, x, None))
     }
 
     /// Image -> `(z - shift) * scale`, z the posterior mean or a sample.
     pub fn encode(&self, gpu: &Gpu, image: &Planes, opts: &VaeOptions, posterior: Posterior) -> Result<Planes> {
-        let m = self.encode_moments(gpu, image, opts)?;
+        self.latent_from_moments(&self.encode_moments(gpu, image, opts)?, posterior)
+    }
+
+    /// Moments [2 * latent, h, w] -> `(z - shift) * scale`.
+    pub fn latent_from_moments(&self, m: &Planes, posterior: Posterior) -> Result<Planes> {
         let z = self.config.latent_channels;
+        if m.c != 2 * z {
+            return Err(Error::shape("VAE moments", [2 * z, m.h, m.w], [m.c, m.h, m.w]));
+        }
         let n = z * m.h * m.w;
         let (mean, logvar) = m.data.split_at(n);
         let (scale, shift) = (self.config.scale, self.config.shift);
@@ -181,7 +192,7 @@ impl Vae {
         let (scale, shift) = (self.config.scale, self.config.shift);
         let z = Planes { data: latent.data.iter().map(|&v| v / scale + shift).collect(), ..*latent };
         let plan = self.plan(gpu, Pass::Decode, latent.h, latent.w, opts)?;
-        run_tiles(gpu, &plan, &z, 1, 8, self.config.out_channels, |x| dec.forward(gpu, x, None))
+        run_tiles(gpu, &plan, &z, 1, self.config.factor(), self.config.out_channels, |x| dec.forward(gpu, x, None))
     }
 }
 
@@ -204,19 +215,17 @@ fn run_tiles(gpu: &Gpu, plan: &TilePlan, input: &Planes, f_in: usize, f_out: usi
             let crop = input.crop(0, input.c, ty * f_in, tx * f_in, th * f_in, tw * f_in);
             let x = Planes { c: input.c, h: th * f_in, w: tw * f_in, data: crop }.upload(gpu)?;
             let y = gpu.read_f32(&pass(x)?.t)?;
-            for c in 0..out_c {
-                for r in 0..sh {
-                    let orow = (c * oh + ty * f_out + r) * ow + tx * f_out;
-                    let trow = (c * sh + r) * sw;
-                    for q in 0..sw {
-                        out[orow + q] += wy[r] * wx[q] * y[trow + q];
-                    }
+            for (i, row) in y.chunks_exact(sw).enumerate() {
+                let (c, r) = (i / sh, i % sh);
+                let o = (c * oh + ty * f_out + r) * ow + tx * f_out;
+                for ((dst, v), w) in out[o..o + sw].iter_mut().zip(row).zip(&wx) {
+                    *dst += wy[r] * w * v;
                 }
-            }
-            for r in 0..sh {
-                let orow = (ty * f_out + r) * ow + tx * f_out;
-                for q in 0..sw {
-                    wsum[orow + q] += wy[r] * wx[q];
+                if c == 0 {
+                    let o = (ty * f_out + r) * ow + tx * f_out;
+                    for (dst, w) in wsum[o..o + sw].iter_mut().zip(&wx) {
+                        *dst += wy[r] * w;
+                    }
                 }
             }
         }
