@@ -40,12 +40,13 @@ fn open(path: Path, src: Source, parts: Parts) -> Vae {
     vae
 }
 
-/// f32: the fixtures' 1e-4 contract. f16: activations stored in f16 through ~20 layers
-/// (unit roundoff 4.9e-4 per store) against the f32 reference.
+/// f32: the fixtures' 1e-4 contract (measured 9.6e-7 decode, 2.1e-6 encode). f16:
+/// activations stored in f16 through ~20 layers (unit roundoff 4.9e-4 per store) against the
+/// f32 reference (measured 9.2e-4 decode, 1.5e-3 encode).
 fn tol(path: Path) -> f32 {
     match path {
         Path::F32 => 1e-4,
-        Path::F16 => 1e-2,
+        Path::F16 => 5e-3,
     }
 }
 
@@ -72,7 +73,7 @@ fn explain(path: Path, stage: &str, trace: &Trace) -> String {
 fn check(path: Path, what: &str, got: &[f32], want: &[f32], why: impl FnOnce() -> String) {
     let e = rel_l2(got, want);
     eprintln!("{what}: rel L2 {e:.2e} (tolerance {:.0e})", tol(path));
-    if !(e <= tol(path) as f64) {
+    if e.is_nan() || e > tol(path) as f64 {
         eprintln!("{}", why());
     }
     assert_close(what, got, want, tol(path));

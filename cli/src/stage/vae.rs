@@ -43,7 +43,7 @@ pub fn run(a: &VaeArgs, encode: bool) -> Result<(), String> {
     if encode {
         let x = inputs.f32("image", &[Some(1), Some(cfg.in_channels), None, None])?;
         let (h, w, f) = (x.shape[2], x.shape[3], cfg.factor());
-        if h == 0 || w == 0 || h % f != 0 || w % f != 0 {
+        if h == 0 || w == 0 || !h.is_multiple_of(f) || !w.is_multiple_of(f) {
             return Err(format!("{}: tensor 'image' is {h}x{w}; height and width must be positive multiples of {f}", a.io.inputs.display()));
         }
         let image = Planes::new(cfg.in_channels, h, w, x.data).map_err(|e| e.to_string())?;

@@ -51,12 +51,6 @@ struct Up {
     upsample: Option<Upsample>,
 }
 
-fn check_input(what: &str, x: &FeatureMap, c: usize) -> Result<()> {
-    if x.c != c || x.h < 8 || x.w < 8 || x.h % 8 != 0 || x.w % 8 != 0 {
-        return Err(Error::shape(what, format!("[{c}, 8*k, 8*l]"), [x.c, x.h, x.w]));
-    }
-    Ok(())
-}
 
 /// Image [in_channels, H, W] -> moments [2 * latent, H/8, W/8] (mean, then logvar), f32.
 pub struct Encoder {
@@ -67,6 +61,7 @@ pub struct Encoder {
     conv_out: Conv,
     quant_conv: Option<Conv>,
     in_channels: usize,
+    factor: usize,
 }
 
 impl Encoder {
@@ -92,11 +87,15 @@ impl Encoder {
             conv_out: l.conv("encoder.conv_out", cm, z2, 3)?,
             quant_conv: if cfg.quant_conv { Some(l.conv("quant_conv", z2, z2, 1)?) } else { None },
             in_channels: cfg.in_channels,
+            factor: cfg.factor(),
         })
     }
 
     pub fn forward(&self, gpu: &Gpu, x: FeatureMap, mut trace: Option<&mut Trace>) -> Result<FeatureMap> {
-        check_input("VAE encoder input", &x, self.in_channels)?;
+        let f = self.factor;
+        if x.c != self.in_channels || x.h == 0 || x.w == 0 || !x.h.is_multiple_of(f) || !x.w.is_multiple_of(f) {
+            return Err(Error::shape("VAE encoder input", format!("[{}, {f}*k, {f}*l]", self.in_channels), [x.c, x.h, x.w]));
+        }
         let act = DType::act(gpu.act());
         let mut x = self.conv_in.same(gpu, &x, act)?;
         record(gpu, &mut trace, "encoder.conv_in", &x)?;

@@ -56,6 +56,11 @@ impl VaeConfig {
         self.block_out_channels.len()
     }
 
+    /// Image pixels per latent pixel along each axis (8 for FLUX: three downsamples).
+    pub fn factor(&self) -> usize {
+        1 << self.levels().saturating_sub(1)
+    }
+
     /// Everything shapes tell; group count, scale and shift get the FLUX defaults.
     pub fn from_shapes(w: &Weights, n: &Names) -> Result<VaeConfig> {
         let dim = |bfl: &str, d: usize| -> Result<usize> {
@@ -169,12 +174,12 @@ impl VaeConfig {
     pub fn validate(&self, what: &str, hint: &str) -> Result<()> {
         let g = self.norm_groups;
         for &c in &self.block_out_channels {
-            if g == 0 || c % g != 0 {
+            if g == 0 || !c.is_multiple_of(g) {
                 return Err(Error::invalid(what.to_string(), format!("GroupNorm with {g} groups does not divide {c} channels{hint}")));
             }
         }
         let c = self.mid_channels();
-        if c > 512 || c % 4 != 0 {
+        if c > 512 || !c.is_multiple_of(4) {
             return Err(Error::Unsupported(what.to_string(), format!("mid-block attention over {c} channels (the kernel takes multiples of 4 up to 512)")));
         }
         if !(self.scale.is_finite() && self.scale != 0.0 && self.shift.is_finite()) {
