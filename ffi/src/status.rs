@@ -125,3 +125,30 @@ pub fn stash_string(s: &str) -> *const c_char {
         e.borrow().as_ptr()
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::ffi::CStr;
+
+    fn message() -> String {
+        // SAFETY: last_error_ptr is never NULL and NUL-terminated.
+        unsafe { CStr::from_ptr(last_error_ptr()) }.to_string_lossy().into_owned()
+    }
+
+    #[test]
+    fn a_panic_becomes_internal_error_and_the_next_call_works() {
+        let s = guard("x2e_test", || panic!("boom"));
+        assert_eq!(s, X2E_ERR_INTERNAL);
+        assert!(message().contains("x2e_test: internal error") && message().contains("boom"), "{}", message());
+        assert_eq!(guard("x2e_test", || Ok(())), X2E_OK);
+        assert_eq!(message(), "");
+    }
+
+    #[test]
+    fn runtime_errors_map_to_codes() {
+        assert_eq!(Failure::from(RtError::Cancelled).status, X2E_ERR_CANCELLED);
+        assert_eq!(Failure::from(RtError::invalid("prompt", "empty")).status, X2E_ERR_INVALID_ARGUMENT);
+        assert_eq!(Failure::from(RtError::NoAdapter(String::new())).status, X2E_ERR_GPU);
+    }
+}
