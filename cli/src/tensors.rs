@@ -29,10 +29,6 @@ impl Inputs {
         st.tensor(name).map_err(|_| format!("{}: input tensor '{name}' is missing", self.path.display()))
     }
 
-    pub fn has(&self, name: &str) -> bool {
-        self.view(name).is_ok()
-    }
-
     /// `name` as f32 (f32, f16, bf16 or integer storage), checking its shape against `want`
     /// (None = any size on that axis).
     pub fn f32(&self, name: &str, want: &[Option<usize>]) -> Result<Host<f32>, String> {

@@ -40,6 +40,7 @@ macro_rules! wgsl_files {
 
 wgsl_files!(
     "common",
+    "wg_reduce",
     "matmul",
     "gather",
     "attention",

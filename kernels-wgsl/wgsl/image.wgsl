@@ -1,6 +1,7 @@
 // Image ops on NCHW (batch 1) without weights: GroupNorm (statistics, then apply) and
 // nearest 2x upsample.
 //#include common
+//#include wg_reduce
 
 struct Params {
     channels: u32, h: u32, w: u32, groups: u32,
@@ -16,19 +17,7 @@ struct Params {
 // GroupNorm statistics: one workgroup per group.
 // A group's channels are adjacent in NCHW, so its elements are one contiguous range.
 const WG: u32 = 256u;
-var<workgroup> red: array<f32, 256>;
-
-fn reduce_sum(v: f32, lid: u32) -> f32 {
-    red[lid] = v;
-    workgroupBarrier();
-    for (var s = WG / 2u; s > 0u; s = s >> 1u) {
-        if (lid < s) { red[lid] += red[lid + s]; }
-        workgroupBarrier();
-    }
-    let r = red[0];
-    workgroupBarrier();
-    return r;
-}
+var<workgroup> red: array<f32, WG>;
 
 @compute @workgroup_size(256, 1, 1)
 fn group_norm_stats(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {

@@ -2,6 +2,7 @@
 // affine), and FLUX's modulated LayerNorm (1 + scale) * LN(x) + shift. One workgroup per row;
 // statistics in f32 with a two-pass variance.
 //#include common
+//#include wg_reduce
 
 struct Params {
     rows: u32, width: u32, flags: u32, eps: f32,   // flags: bit0 weight, bit1 bias
@@ -16,19 +17,7 @@ struct Params {
 @group(0) @binding(4) var<storage, read_write> Y: array<Out>;
 
 const WG: u32 = 64u;
-var<workgroup> red: array<f32, 64>;
-
-fn reduce_sum(v: f32, lid: u32) -> f32 {
-    red[lid] = v;
-    workgroupBarrier();
-    for (var s = WG / 2u; s > 0u; s = s >> 1u) {
-        if (lid < s) { red[lid] += red[lid + s]; }
-        workgroupBarrier();
-    }
-    let r = red[0];
-    workgroupBarrier();
-    return r;
-}
+var<workgroup> red: array<f32, WG>;
 
 fn row_base(wg: vec3<u32>, nwg: vec3<u32>) -> u32 {
     return wg.x + wg.y * nwg.x;

@@ -1,5 +1,6 @@
 // Reductions: softmax over rows, mean over tokens (columns of a [rows, cols] view), argmax.
 //#include common
+//#include wg_reduce
 
 struct Params {
     rows: u32, cols: u32, _p0: u32, _p1: u32,
@@ -12,32 +13,8 @@ struct Params {
 @group(0) @binding(3) var<storage, read_write> IDX: array<u32>;
 
 const WG: u32 = 64u;
-var<workgroup> red: array<f32, 64>;
+var<workgroup> red: array<f32, WG>;
 var<workgroup> red_i: array<u32, 64>;
-
-fn reduce_max(v: f32, lid: u32) -> f32 {
-    red[lid] = v;
-    workgroupBarrier();
-    for (var s = WG / 2u; s > 0u; s = s >> 1u) {
-        if (lid < s) { red[lid] = max(red[lid], red[lid + s]); }
-        workgroupBarrier();
-    }
-    let r = red[0];
-    workgroupBarrier();
-    return r;
-}
-
-fn reduce_sum(v: f32, lid: u32) -> f32 {
-    red[lid] = v;
-    workgroupBarrier();
-    for (var s = WG / 2u; s > 0u; s = s >> 1u) {
-        if (lid < s) { red[lid] += red[lid + s]; }
-        workgroupBarrier();
-    }
-    let r = red[0];
-    workgroupBarrier();
-    return r;
-}
 
 @compute @workgroup_size(64, 1, 1)
 fn softmax(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,

@@ -36,6 +36,23 @@ pub fn weight_format(t: GgmlType) -> Option<WeightFormat> {
     })
 }
 
+/// The ggml type stored in files for a GPU weight format (the inverse of `weight_format`).
+pub fn ggml_type(f: WeightFormat) -> GgmlType {
+    match f {
+        WeightFormat::F32 => GgmlType::F32,
+        WeightFormat::F16 => GgmlType::F16,
+        WeightFormat::BF16 => GgmlType::BF16,
+        WeightFormat::Q8_0 => GgmlType::Q8_0,
+        WeightFormat::Q4_0 => GgmlType::Q4_0,
+        WeightFormat::Q4_1 => GgmlType::Q4_1,
+        WeightFormat::Q5_0 => GgmlType::Q5_0,
+        WeightFormat::Q5_1 => GgmlType::Q5_1,
+        WeightFormat::Q4_K => GgmlType::Q4_K,
+        WeightFormat::Q5_K => GgmlType::Q5_K,
+        WeightFormat::Q6_K => GgmlType::Q6_K,
+    }
+}
+
 impl Weights {
     pub fn open(path: &Path) -> Result<Weights> {
         Ok(Weights::new(Checkpoint::open(path)?))

@@ -6,30 +6,15 @@
 mod common;
 use common::*;
 use x2edit_kernels::{layout, reference, Activation, WeightFormat};
-use x2edit_quantize::{codec, GgmlType};
+use x2edit_quantize::codec;
+use x2edit_runtime::weights::ggml_type;
 use x2edit_runtime::ops::{self, Linear, Mat};
 use x2edit_runtime::{DType, Gpu};
-
-fn ggml(f: WeightFormat) -> GgmlType {
-    match f {
-        WeightFormat::F32 => GgmlType::F32,
-        WeightFormat::F16 => GgmlType::F16,
-        WeightFormat::BF16 => GgmlType::BF16,
-        WeightFormat::Q8_0 => GgmlType::Q8_0,
-        WeightFormat::Q4_0 => GgmlType::Q4_0,
-        WeightFormat::Q4_1 => GgmlType::Q4_1,
-        WeightFormat::Q5_0 => GgmlType::Q5_0,
-        WeightFormat::Q5_1 => GgmlType::Q5_1,
-        WeightFormat::Q4_K => GgmlType::Q4_K,
-        WeightFormat::Q5_K => GgmlType::Q5_K,
-        WeightFormat::Q6_K => GgmlType::Q6_K,
-    }
-}
 
 /// Random rows (every 5th row tiny, so block scales go subnormal), quantized to `f`;
 /// returns the GPU weight and its dequantized values.
 fn quant_weight(gpu: &Gpu, f: WeightFormat, n: usize, k: usize, rng: &mut Rng) -> (Linear, Vec<f32>) {
-    let ty = ggml(f);
+    let ty = ggml_type(f);
     let mut bytes = Vec::new();
     let mut deq = vec![0f32; n * k];
     for r in 0..n {

@@ -5,7 +5,8 @@ use super::{header, time_runs};
 use crate::GpuArgs;
 use x2edit_kernels::reference::MaskedRows;
 use x2edit_kernels::{layout, Activation, WeightFormat};
-use x2edit_quantize::{codec, GgmlType};
+use x2edit_quantize::codec;
+use x2edit_runtime::weights::ggml_type;
 use x2edit_runtime::ops::{self, AttentionArgs, Linear, Mat, MoeExperts, MoeMode};
 use x2edit_runtime::{DType, Error, Gpu, Result};
 
@@ -22,25 +23,9 @@ impl Rng {
     }
 }
 
-fn ggml(f: WeightFormat) -> GgmlType {
-    match f {
-        WeightFormat::F32 => GgmlType::F32,
-        WeightFormat::F16 => GgmlType::F16,
-        WeightFormat::BF16 => GgmlType::BF16,
-        WeightFormat::Q8_0 => GgmlType::Q8_0,
-        WeightFormat::Q4_0 => GgmlType::Q4_0,
-        WeightFormat::Q4_1 => GgmlType::Q4_1,
-        WeightFormat::Q5_0 => GgmlType::Q5_0,
-        WeightFormat::Q5_1 => GgmlType::Q5_1,
-        WeightFormat::Q4_K => GgmlType::Q4_K,
-        WeightFormat::Q5_K => GgmlType::Q5_K,
-        WeightFormat::Q6_K => GgmlType::Q6_K,
-    }
-}
-
 /// A random [n, k] weight in format `f`, plus its first 4 rows dequantized (for spot checks).
 fn weight(gpu: &Gpu, f: WeightFormat, n: usize, k: usize, rng: &mut Rng) -> Result<(Linear, Vec<f32>)> {
-    let ty = ggml(f);
+    let ty = ggml_type(f);
     let row_bytes = ty.row_bytes(k)?;
     let proto: Vec<Vec<u8>> = (0..16)
         .map(|_| {
