@@ -42,10 +42,11 @@ pub fn run(cmd: &BenchCommand) -> std::result::Result<(), String> {
     }
 }
 
-/// Seconds per run of `f`: one untimed warm-up (pipeline compilation), then runs until
-/// `min_secs` have passed (at least one, at most `max_runs`).
-pub fn time_runs(gpu: &Gpu, min_secs: f64, max_runs: usize, mut f: impl FnMut() -> Result<()>) -> Result<f64> {
-    f()?;
+/// Seconds per run of `f` after `warm` (the same kernels on a small problem, so pipelines are
+/// compiled untimed without paying for a full-size run): runs until `min_secs` have passed
+/// (at least one, at most `max_runs`).
+pub fn time_runs(gpu: &Gpu, min_secs: f64, max_runs: usize, warm: impl FnOnce() -> Result<()>, mut f: impl FnMut() -> Result<()>) -> Result<f64> {
+    warm()?;
     gpu.sync()?;
     let t0 = Instant::now();
     let mut runs = 0;

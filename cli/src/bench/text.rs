@@ -144,7 +144,7 @@ fn bench(gpu: &Gpu, weights: Weights, c: &QwenConfig, tokens: usize, wf: WeightF
     gpu.sync()?;
     gpu.reset_peak();
     let before = gpu.memory();
-    let secs = time_runs(gpu, 0.0, 1, || text::encode_hidden(&model, &conv, &enc, false).map(|_| ()))?;
+    let secs = time_runs(gpu, 0.0, 1, || Ok(()), || text::encode_hidden(&model, &conv, &enc, false).map(|_| ()))?;
     let peak = gpu.memory().peak;
     let per_layer = secs / c.num_hidden_layers as f64;
     let p = plan::plan(c, tokens, wf, if gpu.act() == x2edit_kernels::Act::F16 { 2 } else { 4 }, true, AlignSizes::x2edit());
