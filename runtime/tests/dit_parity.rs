@@ -126,13 +126,17 @@ fn dit_streaming_same_output_lower_peak_memory() {
 /// Converts the fixture transformer with our quantize tool to `ty` and compares the velocity
 /// with the float reference (the quantization error is the point, so no dequantized reference).
 fn quantized(ty: &str) -> f32 {
+    converted(ty, Path::F16)
+}
+
+fn converted(ty: &str, path: Path) -> f32 {
     use x2edit_quantize::convert::{convert, Options};
     let dir = std::env::temp_dir().join(format!("x2edit-dit-{ty}-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let out = dir.join("t.gguf");
     let opts = Options { target: Some(ty.parse().unwrap()), rules: Vec::new(), config: Some(config()) };
     convert(&models().join("transformer"), &out, &opts, &mut |_, _| {}).unwrap();
-    let gpu = gpu(Path::F16);
+    let gpu = gpu(path);
     let model = load(gpu, &out, FluxOptions::default());
     let got = run(gpu, &model, &fixtures::load("dit/inputs.safetensors"));
     let want = &fixtures::load("dit/expected.safetensors")["velocity"].data;
@@ -140,8 +144,13 @@ fn quantized(ty: &str) -> f32 {
     let (num, den) = got.iter().zip(want).fold((0f64, 0f64), |(n, d), (g, w)| (n + ((g - w) as f64).powi(2), d + (*w as f64).powi(2)));
     assert!(got.iter().all(|v| v.is_finite()));
     let rel = (num / den).sqrt() as f32;
-    println!("{ty} at default precision: relative L2 {rel:.3e} against the float reference");
+    println!("{ty} ({path:?} path): relative L2 {rel:.3e} against the float reference");
     rel
+}
+
+#[test]
+fn dit_velocity_our_f32_gguf() {
+    assert!(converted("f32", Path::F32) < F32_TOL);
 }
 
 #[test]
