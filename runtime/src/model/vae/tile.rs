@@ -114,7 +114,7 @@ fn buffers(cfg: &VaeConfig, pass: Pass, th: usize, tw: usize) -> Buffers {
     let mut act = Vec::new();
     // A level's resnets at r positions: the input and its normalised copy (width cin), then
     // the conv output, its normalised copy and the shortcut output (width c).
-    let mut level = |act: &mut Vec<(u64, u64)>, cin: u64, c: u64, r: u64| {
+    let level = |act: &mut Vec<(u64, u64)>, cin: u64, c: u64, r: u64| {
         if cin == c {
             act.push((c * r, 3));
         } else {
