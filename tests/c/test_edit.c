@@ -7,7 +7,8 @@
  *                                           same settings; reports progress; cancels a run
  *                                           from another thread mid-way (while a third call
  *                                           on the same context gets X2E_ERR_BUSY) and one
- *                                           from the callback; then edits again.
+ *                                           from the callback; edits again; and frees the
+ *                                           context from another thread mid-edit.
  */
 #include <pthread.h>
 #include <stdint.h>
@@ -83,6 +84,7 @@ typedef struct {
     x2e_image *out;
     char message[512];
     x2e_status busy_status; /* what a concurrent x2e_edit on the same context got */
+    int free_ctx;           /* the helper frees the context instead of calling x2e_cancel */
 } job;
 
 static void *run_job(void *arg) {
@@ -102,7 +104,7 @@ static void *helper(void *arg) {
     j->busy_status = x2e_edit(j->ctx, j->model, j->src, &j->params, NULL, NULL, &other);
     printf("  concurrent x2e_edit on the same context: %s (%s)\n", x2e_status_name(j->busy_status), x2e_last_error());
     if (other != NULL) j->busy_status = X2E_ERR_INTERNAL;
-    x2e_status s = x2e_cancel(j->ctx);
+    x2e_status s = j->free_ctx ? x2e_context_free(j->ctx) : x2e_cancel(j->ctx);
     if (s != X2E_OK) j->busy_status = s;
     pthread_mutex_lock(&j->log.lock);
     j->log.phase = 2;
@@ -228,11 +230,25 @@ static int run(const char *in_path, const char *cli_path, const char *prompt) {
     free(again);
 
     EXPECT_OK(x2e_image_free(j.out));
+    j.out = NULL;
+
+    /* 5. Freeing the context from another thread while it edits cancels the edit; the edit
+     * returns normally and the handle is dead afterwards. */
+    printf("edit 5: context freed from another thread mid-way\n");
+    log_init(&j.log, 0, 1);
+    j.free_ctx = 1;
+    pthread_create(&help, NULL, helper, &j);
+    pthread_create(&worker, NULL, run_job, &j);
+    pthread_join(worker, NULL);
+    pthread_join(help, NULL);
+    CHECK(j.status == X2E_ERR_CANCELLED && j.out == NULL, "edit on a freed context: %s (%s)", x2e_status_name(j.status), j.message);
+    CHECK(j.busy_status == X2E_ERR_BUSY, "concurrent edit got %s", x2e_status_name(j.busy_status));
+    EXPECT_STATUS(x2e_context_free(ctx), X2E_ERR_INVALID_HANDLE, "already freed");
+    EXPECT_STATUS(x2e_cancel(ctx), X2E_ERR_INVALID_HANDLE, "already freed");
+
     EXPECT_OK(x2e_image_free(first));
     EXPECT_OK(x2e_image_free(src));
     EXPECT_OK(x2e_model_free(model));
-    EXPECT_OK(x2e_context_free(ctx));
-    EXPECT_STATUS(x2e_context_free(ctx), X2E_ERR_INVALID_HANDLE, "already freed");
     size_t c = 9, m = 9, i = 9;
     x2e_live_handles(&c, &m, &i);
     CHECK(c == 0 && m == 0 && i == 0, "leaked handles: %zu contexts, %zu models, %zu images", c, m, i);
