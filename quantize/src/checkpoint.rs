@@ -1,4 +1,6 @@
-//! `Checkpoint`: one opened file or folder of any supported kind, memory-mapped, behind one API.
+//! `Checkpoint`: one opened file or folder of any supported kind behind one API: memory-mapped
+//! (native), in memory (`from_bytes`), or read by ranges from a source that is neither (a browser
+//! `File`: `from_source`, GGUF only), so a model never has to sit in memory as a whole.
 
 use crate::codec;
 use crate::error::{FormatError, Result};
@@ -19,16 +21,43 @@ pub enum FileKind {
     TorchZip,
 }
 
+/// Random access to a file that is neither mapped nor in memory. `read` is synchronous, so every
+/// loader above works unchanged; in a browser it is a Web Worker's `FileReaderSync` over a `File`.
+pub trait RangeSource: Send + Sync {
+    /// Length in bytes.
+    fn len(&self) -> u64;
+    /// Exactly `len` bytes from `offset` (an error if the file is shorter).
+    fn read(&self, offset: u64, len: usize) -> std::io::Result<Vec<u8>>;
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
 enum Backing {
+    #[cfg(not(target_arch = "wasm32"))]
     Mapped(memmap2::Mmap),
     Owned(Vec<u8>),
+    Ranged(Box<dyn RangeSource>),
 }
 
 impl Backing {
-    fn bytes(&self) -> &[u8] {
+    /// The whole file, where it is addressable (not for `Ranged`).
+    fn whole(&self) -> Option<&[u8]> {
         match self {
-            Backing::Mapped(m) => m,
-            Backing::Owned(v) => v,
+            #[cfg(not(target_arch = "wasm32"))]
+            Backing::Mapped(m) => Some(m),
+            Backing::Owned(v) => Some(v),
+            Backing::Ranged(_) => None,
+        }
+    }
+
+    /// Bytes `[start, start + len)`, borrowed where the file is addressable.
+    fn range(&self, path: &Path, start: usize, len: usize) -> Result<Cow<'_, [u8]>> {
+        match self {
+            Backing::Ranged(src) => Ok(Cow::Owned(src.read(start as u64, len).map_err(|e| FormatError::io(path, e))?)),
+            #[cfg(not(target_arch = "wasm32"))]
+            Backing::Mapped(m) => Ok(Cow::Borrowed(&m[start..start + len])),
+            Backing::Owned(v) => Ok(Cow::Borrowed(&v[start..start + len])),
         }
     }
 }
@@ -104,6 +133,34 @@ impl Checkpoint {
         Ok(ck)
     }
 
+    /// A GGUF file read by ranges: the header from a growing prefix (`gguf::reader::parse_prefix`
+    /// says how much it needs), each tensor's bytes only when a loader asks for them.
+    pub fn from_source(label: &str, source: Box<dyn RangeSource>) -> Result<Checkpoint> {
+        let mut ck = Checkpoint { label: label.into(), files: Vec::new(), tensors: Vec::new(), stored: Vec::new(), index: HashMap::new(), metadata: Metadata::new() };
+        let path = PathBuf::from(label);
+        let len = source.len();
+        // Most headers fit 1 MiB; a Qwen tokenizer's vocabulary takes a few more.
+        let mut want = len.min(1 << 20);
+        let h = loop {
+            let prefix = source.read(0, want as usize).map_err(|e| FormatError::io(&path, e))?;
+            if !prefix.starts_with(gguf::MAGIC) {
+                let found = prefix[..prefix.len().min(8)].to_vec();
+                return Err(FormatError::BadMagic { file: label.into(), expected: "GGUF (only GGUF files can be read by ranges)", found });
+            }
+            match gguf::reader::parse_prefix(label, &prefix)? {
+                gguf::reader::HeaderParse::Done(h) => break h,
+                gguf::reader::HeaderParse::NeedMore { total } if total > len || want == len => {
+                    return Err(FormatError::Truncated { file: label.into(), offset: len, needed: total.saturating_sub(len), len });
+                }
+                // Grow at least geometrically: a header of many small items asks a little at a time.
+                gguf::reader::HeaderParse::NeedMore { total } => want = total.max(want.saturating_mul(2)).min(len),
+            }
+        };
+        gguf::reader::validate_extents(label, &h, len)?;
+        ck.add_gguf(path, h, Backing::Ranged(source))?;
+        Ok(ck)
+    }
+
     fn folder_files(dir: &Path) -> Result<Vec<PathBuf>> {
         let index = dir.join("model.safetensors.index.json");
         if index.is_file() {
@@ -141,21 +198,12 @@ impl Checkpoint {
 
     fn add_file(&mut self, path: PathBuf, backing: Backing) -> Result<()> {
         let label = path.display().to_string();
-        let bytes = backing.bytes();
+        let bytes = backing.whole().unwrap_or_default();
         let fi = self.files.len();
         let mut found: Vec<(TensorInfo, Stored)> = Vec::new();
-        let mut gguf_info = None;
         let kind = if bytes.starts_with(gguf::MAGIC) {
             let h = gguf::reader::parse(&label, bytes)?;
-            for t in h.tensors {
-                let start = (h.data_offset + t.offset) as usize;
-                found.push((t.info, Stored { file: fi, start, len: t.size as usize, strided: None }));
-            }
-            for (k, v) in h.metadata.iter() {
-                self.metadata.set(k, v.clone());
-            }
-            gguf_info = Some((h.alignment, h.data_offset));
-            FileKind::Gguf
+            return self.add_gguf(path, h, backing);
         } else if bytes.starts_with(b"PK\x03\x04") || bytes.starts_with(b"PK\x05\x06") {
             found = load_torch_zip(&label, bytes, fi)?;
             FileKind::TorchZip
@@ -176,15 +224,35 @@ impl Checkpoint {
             }
             FileKind::Safetensors
         };
+        self.add_tensors(&label, found)?;
+        self.files.push(SourceFile { path, kind, gguf: None, backing });
+        Ok(())
+    }
+
+    /// A GGUF file whose header is parsed (and extents validated against its length).
+    fn add_gguf(&mut self, path: PathBuf, h: gguf::reader::GgufHeader, backing: Backing) -> Result<()> {
+        let fi = self.files.len();
+        let found = h.tensors.into_iter().map(|t| {
+            let start = (h.data_offset + t.offset) as usize;
+            (t.info, Stored { file: fi, start, len: t.size as usize, strided: None })
+        });
+        self.add_tensors(&path.display().to_string(), found.collect())?;
+        for (k, v) in h.metadata.iter() {
+            self.metadata.set(k, v.clone());
+        }
+        self.files.push(SourceFile { path, kind: FileKind::Gguf, gguf: Some((h.alignment, h.data_offset)), backing });
+        Ok(())
+    }
+
+    fn add_tensors(&mut self, label: &str, found: Vec<(TensorInfo, Stored)>) -> Result<()> {
         for (info, s) in found {
             if self.index.contains_key(&info.name) {
-                return Err(FormatError::DuplicateTensor { file: label, tensor: info.name });
+                return Err(FormatError::DuplicateTensor { file: label.into(), tensor: info.name });
             }
             self.index.insert(info.name.clone(), self.tensors.len());
             self.tensors.push(info);
             self.stored.push(s);
         }
-        self.files.push(SourceFile { path, kind, gguf: gguf_info, backing });
         Ok(())
     }
 
@@ -219,11 +287,30 @@ impl Checkpoint {
     /// Raw bytes in the stored type, contiguous (strided pickle views are gathered).
     pub fn data(&self, name: &str) -> Result<Cow<'_, [u8]>> {
         let (info, s) = self.lookup(name)?;
-        let bytes = &self.files[s.file].backing.bytes()[s.start..s.start + s.len];
+        let f = &self.files[s.file];
+        let bytes = f.backing.range(&f.path, s.start, s.len)?;
         match &s.strided {
-            None => Ok(Cow::Borrowed(bytes)),
-            Some(st) => Ok(Cow::Owned(gather(bytes, info, st))),
+            None => Ok(bytes),
+            Some(st) => Ok(Cow::Owned(gather(&bytes, info, st))),
         }
+    }
+
+    /// Bytes `range` of a tensor's contiguous data (`data(name)[range]`), reading only those from
+    /// a ranged source.
+    pub fn data_range(&self, name: &str, range: std::ops::Range<usize>) -> Result<Cow<'_, [u8]>> {
+        let (_, s) = self.lookup(name)?;
+        if s.strided.is_some() {
+            let all = self.data(name)?;
+            return match all.get(range.clone()) {
+                Some(b) => Ok(Cow::Owned(b.to_vec())),
+                None => Err(FormatError::BadTensor { file: self.label.clone(), tensor: name.into(), detail: format!("bytes {range:?} of {}", all.len()) }),
+            };
+        }
+        if range.start > range.end || range.end > s.len {
+            return Err(FormatError::BadTensor { file: self.label.clone(), tensor: name.into(), detail: format!("bytes {range:?} of {}", s.len) });
+        }
+        let f = &self.files[s.file];
+        f.backing.range(&f.path, s.start + range.start, range.len())
     }
 
     /// The whole tensor dequantized to f32.
@@ -243,10 +330,9 @@ impl Checkpoint {
         if !start.is_multiple_of(be) || !out.len().is_multiple_of(be) || start.checked_add(out.len()).is_none_or(|e| e > n) {
             return Err(FormatError::BadTensor { file: self.label.clone(), tensor: name.into(), detail: format!("range [{start}, +{}) is outside {n} elements or not on {ty} block boundaries", out.len()) });
         }
-        let data = self.data(name)?;
         let b0 = start / be * ty.block_bytes();
         let b1 = b0 + out.len() / be * ty.block_bytes();
-        codec::dequantize_row(ty, &data[b0..b1], out)
+        codec::dequantize_row(ty, &self.data_range(name, b0..b1)?, out)
     }
 
     /// Tells the OS the mapped pages of a tensor are no longer needed (they are re-read from the file
@@ -266,7 +352,7 @@ impl Checkpoint {
         let (be, bb) = (t.ty.block_elems(), t.ty.block_bytes());
         let b0 = (start / be * bb).min(s.len);
         let b1 = ((start + len) / be * bb).min(s.len);
-        #[cfg(unix)]
+        #[cfg(all(unix, not(target_arch = "wasm32")))]
         if let Backing::Mapped(m) = &self.files[s.file].backing {
             // Only pages wholly inside the range: a neighbour's data is never dropped while in use.
             const PAGE: usize = 4096;
@@ -276,7 +362,7 @@ impl Checkpoint {
                 let _ = unsafe { m.unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, a, b - a) };
             }
         }
-        #[cfg(not(unix))]
+        #[cfg(not(all(unix, not(target_arch = "wasm32"))))]
         let _ = (b0, b1);
     }
 
@@ -307,6 +393,12 @@ pub(crate) fn read_json(path: &Path) -> Result<serde_json::Value> {
     serde_json::from_str(&text).map_err(|e| FormatError::malformed(&path.display().to_string(), "JSON", e.to_string()))
 }
 
+#[cfg(target_arch = "wasm32")]
+fn map_file(path: &Path) -> Result<Backing> {
+    Err(FormatError::Unsupported { file: path.display().to_string(), detail: "no file system on wasm32: use Checkpoint::from_bytes or from_source".into() })
+}
+
+#[cfg(not(target_arch = "wasm32"))]
 fn map_file(path: &Path) -> Result<Backing> {
     let f = std::fs::File::open(path).map_err(|e| FormatError::io(path, e))?;
     let len = f.metadata().map_err(|e| FormatError::io(path, e))?.len();

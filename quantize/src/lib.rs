@@ -17,4 +17,4 @@ pub mod zip;
 pub use error::{FormatError, Result};
 pub use metadata::{Metadata, Value, ValueType};
 pub use types::{GgmlType, TensorInfo, QK_K};
-pub use checkpoint::{Checkpoint, FileKind};
+pub use checkpoint::{Checkpoint, FileKind, RangeSource};

@@ -9,6 +9,18 @@ fn main() {
     let (m, n, k): (usize, usize, usize) = (a[2].parse().unwrap(), a[3].parse().unwrap(), a[4].parse().unwrap());
     let prec = if a.get(5).map(|s| s.as_str()) == Some("f16") { Precision::F16 } else { Precision::F32 };
     let gpu = Gpu::new(GpuOptions { precision: Some(prec), ..Default::default() }).unwrap();
+    if a[1] == "dispatch" {
+        let y = gpu.alloc(&[64], DType::F32).unwrap();
+        gpu.fill_u32(&y, 1).unwrap();
+        gpu.sync().unwrap();
+        let t = Instant::now();
+        for _ in 0..m {
+            gpu.fill_u32(&y, 7).unwrap();
+        }
+        gpu.sync().unwrap();
+        println!("{m} tiny dispatches: {:.3} ms each", t.elapsed().as_secs_f64() * 1e3 / m as f64);
+        return;
+    }
     if a[1] == "copy" {
         let x = gpu.upload_f32(&vec![1.0; m * n], &[m, n]).unwrap();
         let y = gpu.alloc(&[m, n], DType::F32).unwrap();

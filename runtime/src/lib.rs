@@ -1,6 +1,7 @@
 //! X2Edit Edge runtime: the GPU layer over wgpu, one typed launcher per kernel family, the
 //! X2Edit models and the edit pipeline.
 
+pub mod clock;
 pub mod edit;
 pub mod error;
 pub mod gpu;

@@ -148,9 +148,9 @@ impl Weights {
         let weight_t = match weight_format(info.ty).filter(|f| k % f.block_elems() == 0) {
             Some(f) => {
                 let row_bytes = info.ty.row_bytes(k)?;
-                let data = self.ckpt.data(&full)?;
-                let bytes = &data[rows.start * row_bytes..rows.end * row_bytes];
-                let packed = layout::repack(f, bytes).map_err(|e| Error::invalid(&full, e.to_string()))?;
+                // Only these rows: a ranged source (browser file) reads nothing else.
+                let bytes = self.ckpt.data_range(&full, rows.start * row_bytes..rows.end * row_bytes)?;
+                let packed = layout::repack(f, &bytes).map_err(|e| Error::invalid(&full, e.to_string()))?;
                 gpu.upload(&packed, &[rows.len(), k], DType::Weight(f))?
             }
             None => {

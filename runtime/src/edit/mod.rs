@@ -9,4 +9,6 @@ mod pipeline;
 
 pub use image::{Image, SizeMode};
 pub use models::{ModelPaths, ModelSet};
-pub use pipeline::{edit, EditOutput, EditRequest, Progress, Stage};
+#[cfg(not(target_arch = "wasm32"))]
+pub use pipeline::edit;
+pub use pipeline::{edit_async, EditOutput, EditRequest, Progress, Stage};

@@ -71,15 +71,25 @@ impl ModelSet {
     /// Four GGUF files held in memory (`transformer`, `adapter`, `text_encoder` with its
     /// tokenizer, `vae`).
     pub fn from_gguf_bytes(transformer: Vec<u8>, adapter: Vec<u8>, text_encoder: Vec<u8>, vae: Vec<u8>) -> Result<ModelSet> {
-        let text = Checkpoint::from_bytes("text_encoder.gguf", text_encoder)?;
-        let tokenizer = Tokenizer::from_gguf(text.metadata(), "text_encoder.gguf")?;
+        ModelSet::from_checkpoints(
+            Checkpoint::from_bytes("transformer.gguf", transformer)?,
+            Checkpoint::from_bytes("adapter.gguf", adapter)?,
+            Checkpoint::from_bytes("text_encoder.gguf", text_encoder)?,
+            Checkpoint::from_bytes("vae.gguf", vae)?,
+        )
+    }
+
+    /// Four opened checkpoints (e.g. GGUF files read by ranges in a browser); the text
+    /// encoder's GGUF carries the tokenizer.
+    pub fn from_checkpoints(transformer: Checkpoint, adapter: Checkpoint, text_encoder: Checkpoint, vae: Checkpoint) -> Result<ModelSet> {
+        let tokenizer = Tokenizer::from_gguf(text_encoder.metadata(), text_encoder.label())?;
         Ok(ModelSet {
-            transformer: Weights::new(Checkpoint::from_bytes("transformer.gguf", transformer)?),
+            transformer: Weights::new(transformer),
             transformer_config: None,
-            adapter: Weights::new(Checkpoint::from_bytes("adapter.gguf", adapter)?),
-            text_encoder: Weights::new(text),
+            adapter: Weights::new(adapter),
+            text_encoder: Weights::new(text_encoder),
             tokenizer,
-            vae: Weights::new(Checkpoint::from_bytes("vae.gguf", vae)?),
+            vae: Weights::new(vae),
             vae_config: None,
         })
     }

@@ -14,9 +14,9 @@ use crate::model::qwen::{Qwen2Model, Residency};
 use crate::model::vae::{Parts, Planes, Posterior, Vae, VaeOptions};
 use crate::ops::{self, MoeMode};
 use crate::sampler::{sigmas, Shift};
-use crate::text::{align_head, encode_hidden, encode_instruction, route, PromptFormat, Task, TaskChoice, ROUTE_MAX_NEW_TOKENS};
+use crate::text::{align_head_async, encode_hidden_async, encode_instruction, route_async, PromptFormat, Task, TaskChoice, ROUTE_MAX_NEW_TOKENS};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Instant;
+use crate::clock::Stopwatch;
 
 pub struct EditRequest<'a> {
     pub image: &'a Image,
@@ -110,7 +110,15 @@ fn source(models: &ModelSet, req: &EditRequest) -> Result<(Image, usize)> {
     prepare(req.image, mode)
 }
 
+/// Blocking `edit_async` (native: CLI, C ABI, tests).
+#[cfg(not(target_arch = "wasm32"))]
 pub fn edit(gpu: &Gpu, models: &ModelSet, req: &EditRequest, progress: &mut dyn FnMut(&Progress), cancel: &AtomicBool) -> Result<EditOutput> {
+    pollster::block_on(edit_async(gpu, models, req, progress, cancel))
+}
+
+/// One edit. Awaits only GPU readbacks and step completions, so in a browser the page (or a
+/// worker's message loop, where `cancel` is set) runs between steps.
+pub async fn edit_async(gpu: &Gpu, models: &ModelSet, req: &EditRequest<'_>, progress: &mut dyn FnMut(&Progress), cancel: &AtomicBool) -> Result<EditOutput> {
     if req.prompt.trim().is_empty() {
         return Err(Error::invalid("prompt", "the instruction is empty"));
     }
@@ -131,31 +139,31 @@ pub fn edit(gpu: &Gpu, models: &ModelSet, req: &EditRequest, progress: &mut dyn 
     let stream_text = req.memory_budget.is_some();
 
     // Text: Qwen2.5 hidden states into AlignNet's conv, routing, then the encoder is released.
-    let t0 = Instant::now();
+    let t0 = Stopwatch::start();
     progress(&Progress { stage: Stage::Text, step: 0, steps: 0 });
     let enc = encode_instruction(&models.tokenizer, req.prompt, req.prompt_format)?;
     let align = adapter.alignnet();
     let (txt, pooled, task) = {
         let qwen = Qwen2Model::load(gpu, models.text_encoder.clone(), if stream_text { Residency::Streaming } else { Residency::Resident })?;
         let conv = Conv::load(gpu, &align)?;
-        let hidden = encode_hidden(&qwen, &conv, &enc, false)?;
+        let hidden = encode_hidden_async(&qwen, &conv, &enc, false).await?;
         check(cancel)?;
         let task = match req.task {
             TaskChoice::Fixed(t) => t,
-            TaskChoice::Auto => route(&qwen, &models.tokenizer, req.prompt, ROUTE_MAX_NEW_TOKENS)?.task,
+            TaskChoice::Auto => route_async(&qwen, &models.tokenizer, req.prompt, ROUTE_MAX_NEW_TOKENS).await?.task,
         };
         qwen.release();
         let mlp = Mlp3::load(gpu, &align)?;
-        let (txt, pooled) = align_head(gpu, &mlp, &hidden.conv)?;
+        let (txt, pooled) = align_head_async(gpu, &mlp, &hidden.conv).await?;
         (txt, pooled, task)
     };
     peak = peak.max(gpu.memory().peak);
     gpu.trim();
-    timings.push((Stage::Text, t0.elapsed().as_secs_f64()));
+    timings.push((Stage::Text, t0.secs()));
     check(cancel)?;
 
     // VAE encode of the source (posterior mean unless sampling was asked for).
-    let t0 = Instant::now();
+    let t0 = Stopwatch::start();
     progress(&Progress { stage: Stage::Encode, step: 0, steps: 0 });
     let vae_opts = VaeOptions { memory_budget: req.memory_budget, ..Default::default() };
     let planes = Planes::new(3, img.height, img.width, img.to_planar())?;
@@ -165,15 +173,15 @@ pub fn edit(gpu: &Gpu, models: &ModelSet, req: &EditRequest, progress: &mut dyn 
         let (lh, lw) = (img.height / f, img.width / f);
         let eps = req.cond_sample.then(|| noise::normal(req.seed ^ 0x5eed_c0de, vae.config.latent_channels * lh * lw));
         let post = eps.as_deref().map_or(Posterior::Mean, Posterior::Sample);
-        vae.encode(gpu, &planes, &vae_opts, post)?
+        vae.encode_async(gpu, &planes, &vae_opts, post).await?
     };
     peak = peak.max(gpu.memory().peak);
     gpu.trim();
-    timings.push((Stage::Encode, t0.elapsed().as_secs_f64()));
+    timings.push((Stage::Encode, t0.secs()));
     check(cancel)?;
 
     // DiT: the Euler loop from noise, cond tokens at (0, y + offset, x).
-    let t0 = Instant::now();
+    let t0 = Stopwatch::start();
     let (c, lh, lw) = (cond_lat.c, cond_lat.h, cond_lat.w);
     if lh % 2 != 0 || lw % 2 != 0 {
         return Err(Error::invalid("image", format!("latent {lh}x{lw} is not a multiple of the 2x2 patch")));
@@ -213,28 +221,28 @@ pub fn edit(gpu: &Gpu, models: &ModelSet, req: &EditRequest, progress: &mut dyn 
         progress(&Progress { stage: Stage::Denoise, step: i, steps });
         let v = model.velocity(gpu, &mut e, &x, w[0])?;
         ops::euler_step(gpu, &x, &v, w[0], w[1])?;
-        gpu.sync()?;
+        gpu.sync_async().await?;
         check(cancel)?;
     }
     progress(&Progress { stage: Stage::Denoise, step: steps, steps });
-    let latent = gpu.read_f32(&x)?;
+    let latent = gpu.read_f32_async(&x).await?;
     drop((x, e, model));
     peak = peak.max(gpu.memory().peak);
     gpu.trim();
-    timings.push((Stage::Denoise, t0.elapsed().as_secs_f64()));
+    timings.push((Stage::Denoise, t0.secs()));
 
     // VAE decode.
-    let t0 = Instant::now();
+    let t0 = Stopwatch::start();
     progress(&Progress { stage: Stage::Decode, step: 0, steps: 0 });
     let z = Planes::new(c, lh, lw, noise::unpack(&latent, c, lh, lw))?;
-    let decoded = Vae::load(gpu, &models.vae, None, Parts::Decoder)?.decode(gpu, &z, &vae_opts)?;
+    let decoded = Vae::load(gpu, &models.vae, None, Parts::Decoder)?.decode_async(gpu, &z, &vae_opts).await?;
     let mut out = Image::from_planar(&decoded.data, decoded.w, decoded.h)?;
     if img.channels == 4 {
         out = with_alpha(&out, &img);
     }
     peak = peak.max(gpu.memory().peak);
     gpu.trim();
-    timings.push((Stage::Decode, t0.elapsed().as_secs_f64()));
+    timings.push((Stage::Decode, t0.secs()));
     Ok(EditOutput { image: out, task, steps, timings, peak_memory: peak })
 }
 

@@ -237,7 +237,8 @@ impl Gpu {
         self.check_errors()
     }
 
-    /// Waits until the GPU has finished all submitted work.
+    /// Waits until the GPU has finished all submitted work (blocking; native only).
+    #[cfg(not(target_arch = "wasm32"))]
     pub fn sync(&self) -> Result<()> {
         self.flush()?;
         self.inner
@@ -245,6 +246,22 @@ impl Gpu {
             .poll(wgpu::PollType::wait_indefinitely())
             .map_err(|e| Error::Gpu(e.to_string()))?;
         self.check_errors()
+    }
+
+    /// Waits until the GPU has finished all submitted work, yielding to the browser's event loop
+    /// on the web (where a blocking wait would never end: the browser completes the work only
+    /// once control returns to it).
+    pub async fn sync_async(&self) -> Result<()> {
+        #[cfg(not(target_arch = "wasm32"))]
+        return self.sync();
+        #[cfg(target_arch = "wasm32")]
+        {
+            self.flush()?;
+            let (tx, rx) = futures_channel();
+            self.inner.queue.on_submitted_work_done(move || tx.send(()));
+            rx.recv().await.map_err(Error::Gpu)?;
+            self.check_errors()
+        }
     }
 
     fn check_errors(&self) -> Result<()> {
@@ -263,6 +280,12 @@ impl Gpu {
 
     /// Copies a tensor's bytes back (flushes and waits).
     pub async fn read_bytes_async(&self, t: &Tensor) -> Result<Vec<u8>> {
+        self.start_read(t)?.bytes(self).await
+    }
+
+    /// Records a copy of a tensor's current contents for a later `Readback::bytes` (the tensor
+    /// may be overwritten meanwhile): reads inside a synchronous callback, awaited after it.
+    pub fn start_read(&self, t: &Tensor) -> Result<Readback> {
         self.flush()?;
         let size = t.byte_len().next_multiple_of(4);
         let staging = self.inner.device.create_buffer(&wgpu::BufferDescriptor {
@@ -274,6 +297,11 @@ impl Gpu {
         let mut enc = self.inner.device.create_command_encoder(&Default::default());
         enc.copy_buffer_to_buffer(t.buffer(), 0, &staging, 0, size);
         self.inner.queue.submit([enc.finish()]);
+        Ok(Readback { staging, len: t.byte_len() as usize, dtype: t.dtype(), numel: t.numel() })
+    }
+
+    async fn map_readback(&self, r: Readback) -> Result<Vec<u8>> {
+        let Readback { staging, len, .. } = r;
         let (tx, rx) = futures_channel();
         staging.slice(..).map_async(wgpu::MapMode::Read, move |r| tx.send(r));
         #[cfg(not(target_arch = "wasm32"))]
@@ -287,9 +315,21 @@ impl Gpu {
         let mut out = view.to_vec();
         drop(view);
         staging.unmap();
-        out.truncate(t.byte_len() as usize);
+        out.truncate(len);
         Ok(out)
     }
+
+    /// Reads an F32 or F16 tensor as f32.
+    pub async fn read_f32_async(&self, t: &Tensor) -> Result<Vec<f32>> {
+        self.start_read(t)?.f32(self).await
+    }
+
+    pub async fn read_u32_async(&self, t: &Tensor) -> Result<Vec<u32>> {
+        let b = self.read_bytes_async(t).await?;
+        Ok(bytemuck::pod_collect_to_vec(&b))
+    }
+
+    // Blocking wrappers for native callers (CLI, C ABI, tests); the web has only the async forms.
 
     #[cfg(not(target_arch = "wasm32"))]
     pub fn read_bytes(&self, t: &Tensor) -> Result<Vec<u8>> {
@@ -299,21 +339,41 @@ impl Gpu {
     /// Reads an F32 or F16 tensor as f32.
     #[cfg(not(target_arch = "wasm32"))]
     pub fn read_f32(&self, t: &Tensor) -> Result<Vec<f32>> {
-        let b = self.read_bytes(t)?;
-        let mut v = buffer::bytes_to_f32(&b, t.dtype());
-        v.truncate(t.numel());
-        Ok(v)
+        pollster::block_on(self.read_f32_async(t))
     }
 
     #[cfg(not(target_arch = "wasm32"))]
     pub fn read_u32(&self, t: &Tensor) -> Result<Vec<u32>> {
-        let b = self.read_bytes(t)?;
-        Ok(bytemuck::pod_collect_to_vec(&b))
+        pollster::block_on(self.read_u32_async(t))
     }
 
     /// A small buffer bound where a kernel declares an input the launch does not use.
     pub(crate) fn dummy(&self) -> &Tensor {
         &self.inner.dummy
+    }
+}
+
+/// A copy of a tensor in a mappable buffer, recorded by `Gpu::start_read`.
+pub struct Readback {
+    staging: wgpu::Buffer,
+    len: usize,
+    dtype: DType,
+    numel: usize,
+}
+
+impl Readback {
+    /// The bytes, once the GPU has made the copy.
+    pub async fn bytes(self, gpu: &Gpu) -> Result<Vec<u8>> {
+        gpu.map_readback(self).await
+    }
+
+    /// An F32 or F16 tensor's values as f32.
+    pub async fn f32(self, gpu: &Gpu) -> Result<Vec<f32>> {
+        let (dtype, numel) = (self.dtype, self.numel);
+        let b = gpu.map_readback(self).await?;
+        let mut v = buffer::bytes_to_f32(&b, dtype);
+        v.truncate(numel);
+        Ok(v)
     }
 }
 

@@ -50,7 +50,7 @@ impl Cache {
         }
         let src = source(kernel, variant)?;
         let bindings = used_bindings(&src, kernel.entry())?;
-        let t0 = std::time::Instant::now();
+        let t0 = crate::clock::Stopwatch::start();
         let src_len = src.len();
         let scope = device.push_error_scope(wgpu::ErrorFilter::Validation);
         let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
@@ -70,7 +70,7 @@ impl Cache {
         }
         let layout = pipeline.get_bind_group_layout(0);
         if std::env::var_os("X2EDIT_TRACE_COMPILE").is_some() {
-            eprintln!("compiled {kernel:?} {variant:?} in {:.2}s ({} bytes of WGSL)", t0.elapsed().as_secs_f64(), src_len);
+            eprintln!("compiled {kernel:?} {variant:?} in {:.2}s ({} bytes of WGSL)", t0.secs(), src_len);
         }
         let p = Arc::new(Pipeline { pipeline, layout, bindings });
         self.map.lock().map_err(|_| Error::Gpu("pipeline cache lock".into()))?.insert(key, p.clone());

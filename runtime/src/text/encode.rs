@@ -15,23 +15,45 @@ pub struct Hidden {
     pub states: Option<Vec<f32>>,
 }
 
-pub fn encode_hidden(qwen: &Qwen2Model, conv: &Conv, enc: &Encoded, keep_states: bool) -> Result<Hidden> {
+pub async fn encode_hidden_async(qwen: &Qwen2Model, conv: &Conv, enc: &Encoded, keep_states: bool) -> Result<Hidden> {
     let gpu = qwen.gpu();
     let (l, h) = (enc.ids.len(), qwen.config.hidden_size);
     let mut acc = conv.start(gpu, l, h)?;
-    let mut states = keep_states.then(|| Vec::with_capacity((qwen.config.num_hidden_layers + 1) * l * h));
+    // Copies are recorded as each state appears (its buffer is reused) and read after the pass.
+    let mut copies = Vec::new();
     qwen.hidden_states(enc, |_, t| {
         conv.accumulate(gpu, &mut acc, t)?;
-        if let Some(s) = states.as_mut() {
-            s.extend(gpu.read_f32(t)?);
+        if keep_states {
+            copies.push(gpu.start_read(t)?);
         }
         Ok(())
     })?;
+    let states = if keep_states {
+        let mut s = Vec::with_capacity((qwen.config.num_hidden_layers + 1) * l * h);
+        for c in copies {
+            s.extend(c.f32(gpu).await?);
+        }
+        Some(s)
+    } else {
+        None
+    };
     Ok(Hidden { conv: acc.out, states })
 }
 
 /// prompt_embeds [L, D] and pooled [P] on the CPU.
-pub fn align_head(gpu: &Gpu, mlp: &Mlp3, conv_out: &Tensor) -> Result<(Vec<f32>, Vec<f32>)> {
+pub async fn align_head_async(gpu: &Gpu, mlp: &Mlp3, conv_out: &Tensor) -> Result<(Vec<f32>, Vec<f32>)> {
     let AlignOutput { prompt_embeds, pooled } = mlp.forward(gpu, conv_out)?;
-    Ok((gpu.read_f32(&prompt_embeds)?, gpu.read_f32(&pooled)?))
+    Ok((gpu.read_f32_async(&prompt_embeds).await?, gpu.read_f32_async(&pooled).await?))
+}
+
+/// Blocking `encode_hidden_async` (native).
+#[cfg(not(target_arch = "wasm32"))]
+pub fn encode_hidden(qwen: &Qwen2Model, conv: &Conv, enc: &Encoded, keep_states: bool) -> Result<Hidden> {
+    pollster::block_on(encode_hidden_async(qwen, conv, enc, keep_states))
+}
+
+/// Blocking `align_head_async` (native).
+#[cfg(not(target_arch = "wasm32"))]
+pub fn align_head(gpu: &Gpu, mlp: &Mlp3, conv_out: &Tensor) -> Result<(Vec<f32>, Vec<f32>)> {
+    pollster::block_on(align_head_async(gpu, mlp, conv_out))
 }

@@ -11,9 +11,13 @@ pub mod task;
 mod unicode;
 
 pub use bpe::{Tokenizer, QWEN2_PATTERN};
-pub use encode::{align_head, encode_hidden, Hidden};
+#[cfg(not(target_arch = "wasm32"))]
+pub use encode::{align_head, encode_hidden};
+pub use encode::{align_head_async, encode_hidden_async, Hidden};
 pub use prompt::{encode_instruction, python_repr, render_chat, user_text, Encoded, PromptFormat, MAX_LENGTH};
-pub use route::{route, route_inputs, Route, ROUTE_MAX_NEW_TOKENS};
+#[cfg(not(target_arch = "wasm32"))]
+pub use route::route;
+pub use route::{route_async, route_inputs, Route, ROUTE_MAX_NEW_TOKENS};
 pub use task::{route_prompt, Task, TaskChoice};
 
 /// Qwen2's pre-tokenizer pieces of a text (exposed for tests and tools).

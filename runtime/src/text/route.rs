@@ -26,12 +26,18 @@ pub fn route_inputs(tok: &Tokenizer, instruction: &str) -> Encoded {
 }
 
 /// Classifies an instruction; stops at `<|im_end|>` or `<|endoftext|>`, or after `max_new` tokens.
-pub fn route(model: &Qwen2Model, tok: &Tokenizer, instruction: &str, max_new: usize) -> Result<Route> {
+pub async fn route_async(model: &Qwen2Model, tok: &Tokenizer, instruction: &str, max_new: usize) -> Result<Route> {
     let stop: Vec<u32> = ["<|im_end|>", "<|endoftext|>"].iter().filter_map(|t| tok.token_id(t)).collect();
     if stop.is_empty() {
         return Err(Error::invalid(tok.source().to_string(), "no <|im_end|> or <|endoftext|> token to stop generation at"));
     }
-    let g = model.generate_greedy(&route_inputs(tok, instruction), max_new, &stop)?;
+    let g = model.generate_greedy_async(&route_inputs(tok, instruction), max_new, &stop).await?;
     let text = tok.decode(&g.ids, true);
     Ok(Route { task: Task::from_answer(&text), generated: g.ids, text })
+}
+
+/// Blocking `route_async` (native).
+#[cfg(not(target_arch = "wasm32"))]
+pub fn route(model: &Qwen2Model, tok: &Tokenizer, instruction: &str, max_new: usize) -> Result<Route> {
+    pollster::block_on(route_async(model, tok, instruction, max_new))
 }

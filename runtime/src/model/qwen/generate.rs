@@ -19,7 +19,7 @@ pub struct Generation {
 impl Qwen2Model {
     /// Greedy (argmax, first index on ties, like torch) continuation of `prompt`: at most
     /// `max_new` tokens, stopping after any id in `stop`.
-    pub fn generate_greedy(&self, prompt: &Encoded, max_new: usize, stop: &[u32]) -> Result<Generation> {
+    pub async fn generate_greedy_async(&self, prompt: &Encoded, max_new: usize, stop: &[u32]) -> Result<Generation> {
         let c = &self.config;
         let n = prompt.ids.len();
         if n == 0 || prompt.mask.len() != n {
@@ -41,9 +41,9 @@ impl Qwen2Model {
         for step in 0..max_new {
             let logits = self.logits(last_row, head.as_deref())?;
             if step == 0 {
-                out.first_logits = self.gpu.read_f32(&logits)?;
+                out.first_logits = self.gpu.read_f32_async(&logits).await?;
             }
-            let next = self.gpu.read_u32(&ops::argmax(&self.gpu, Mat::of(&logits))?)?[0];
+            let next = *self.gpu.read_u32_async(&ops::argmax(&self.gpu, Mat::of(&logits))?).await?.first().ok_or_else(|| Error::Gpu("argmax read back nothing".into()))?;
             out.ids.push(next);
             if stop.contains(&next) || step + 1 == max_new {
                 break;
@@ -55,6 +55,12 @@ impl Qwen2Model {
             last_row = Mat::of(&owned);
         }
         Ok(out)
+    }
+
+    /// Blocking `generate_greedy_async` (native).
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn generate_greedy(&self, prompt: &Encoded, max_new: usize, stop: &[u32]) -> Result<Generation> {
+        pollster::block_on(self.generate_greedy_async(prompt, max_new, stop))
     }
 
     /// f32 [1, vocab] logits of one normed row; without a resident head, each chunk is

@@ -11,11 +11,21 @@ use crate::gpu::{DType, Gpu};
 /// `debug.*` tensors), for parity tests and debugging. Reading back costs a GPU sync.
 pub type Trace = Vec<(String, Vec<f32>)>;
 
+#[cfg(not(target_arch = "wasm32"))]
 fn record(gpu: &Gpu, trace: &mut Option<&mut Trace>, name: &str, x: &FeatureMap) -> Result<()> {
     if let Some(t) = trace.as_deref_mut() {
         t.push((name.to_string(), gpu.read_f32(&x.t)?));
     }
     Ok(())
+}
+
+/// Tracing reads back in the middle of a pass, which only a native build can wait for.
+#[cfg(target_arch = "wasm32")]
+fn record(_gpu: &Gpu, trace: &mut Option<&mut Trace>, name: &str, _x: &FeatureMap) -> Result<()> {
+    match trace {
+        Some(_) => Err(Error::Unsupported(name.to_string(), "VAE traces on wasm32".into())),
+        None => Ok(()),
+    }
 }
 
 pub struct MidBlock {

@@ -147,19 +147,37 @@ impl Vae {
 
     /// Image [in_channels, H, W] in [-1, 1] (H, W multiples of 8 = `config.factor()`) ->
     /// moments [2 * latent, H/8, W/8] (mean, then logvar), unscaled.
-    pub fn encode_moments(&self, gpu: &Gpu, image: &Planes, opts: &VaeOptions) -> Result<Planes> {
+    pub async fn encode_moments_async(&self, gpu: &Gpu, image: &Planes, opts: &VaeOptions) -> Result<Planes> {
         let enc = self.encoder()?;
         let f = self.config.factor();
         if image.c != self.config.in_channels || !image.h.is_multiple_of(f) || !image.w.is_multiple_of(f) || image.h == 0 || image.w == 0 {
             return Err(Error::shape("VAE encode image", format!("[{}, {f}*k, {f}*l]", self.config.in_channels), [image.c, image.h, image.w]));
         }
         let plan = self.plan(gpu, Pass::Encode, image.h / f, image.w / f, opts)?;
-        run_tiles(gpu, &plan, image, f, 1, 2 * self.config.latent_channels, |x| enc.forward(gpu, x, None))
+        run_tiles(gpu, &plan, image, f, 1, 2 * self.config.latent_channels, |x| enc.forward(gpu, x, None)).await
     }
 
     /// Image -> `(z - shift) * scale`, z the posterior mean or a sample.
+    pub async fn encode_async(&self, gpu: &Gpu, image: &Planes, opts: &VaeOptions, posterior: Posterior<'_>) -> Result<Planes> {
+        self.latent_from_moments(&self.encode_moments_async(gpu, image, opts).await?, posterior)
+    }
+
+    /// Blocking `encode_moments_async` (native).
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn encode_moments(&self, gpu: &Gpu, image: &Planes, opts: &VaeOptions) -> Result<Planes> {
+        pollster::block_on(self.encode_moments_async(gpu, image, opts))
+    }
+
+    /// Blocking `encode_async` (native).
+    #[cfg(not(target_arch = "wasm32"))]
     pub fn encode(&self, gpu: &Gpu, image: &Planes, opts: &VaeOptions, posterior: Posterior) -> Result<Planes> {
-        self.latent_from_moments(&self.encode_moments(gpu, image, opts)?, posterior)
+        pollster::block_on(self.encode_async(gpu, image, opts, posterior))
+    }
+
+    /// Blocking `decode_async` (native).
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn decode(&self, gpu: &Gpu, latent: &Planes, opts: &VaeOptions) -> Result<Planes> {
+        pollster::block_on(self.decode_async(gpu, latent, opts))
     }
 
     /// Moments [2 * latent, h, w] -> `(z - shift) * scale`.
@@ -184,7 +202,7 @@ impl Vae {
     }
 
     /// `(z - shift) * scale` [latent, h, w] -> image [out_channels, 8h, 8w], unclamped.
-    pub fn decode(&self, gpu: &Gpu, latent: &Planes, opts: &VaeOptions) -> Result<Planes> {
+    pub async fn decode_async(&self, gpu: &Gpu, latent: &Planes, opts: &VaeOptions) -> Result<Planes> {
         let dec = self.decoder()?;
         if latent.c != self.config.latent_channels || latent.h == 0 || latent.w == 0 {
             return Err(Error::shape("VAE decode latent", format!("[{}, h, w]", self.config.latent_channels), [latent.c, latent.h, latent.w]));
@@ -192,18 +210,18 @@ impl Vae {
         let (scale, shift) = (self.config.scale, self.config.shift);
         let z = Planes { data: latent.data.iter().map(|&v| v / scale + shift).collect(), ..*latent };
         let plan = self.plan(gpu, Pass::Decode, latent.h, latent.w, opts)?;
-        run_tiles(gpu, &plan, &z, 1, self.config.factor(), self.config.out_channels, |x| dec.forward(gpu, x, None))
+        run_tiles(gpu, &plan, &z, 1, self.config.factor(), self.config.out_channels, |x| dec.forward(gpu, x, None)).await
     }
 }
 
 /// Runs `pass` over every tile of `plan` (input `f_in`, output `f_out` pixels per latent
 /// pixel) and blends the outputs.
-fn run_tiles(gpu: &Gpu, plan: &TilePlan, input: &Planes, f_in: usize, f_out: usize, out_c: usize, pass: impl Fn(FeatureMap) -> Result<FeatureMap>) -> Result<Planes> {
+async fn run_tiles(gpu: &Gpu, plan: &TilePlan, input: &Planes, f_in: usize, f_out: usize, out_c: usize, pass: impl Fn(FeatureMap) -> Result<FeatureMap>) -> Result<Planes> {
     let (th, tw) = (plan.tile_h, plan.tile_w);
     let (oh, ow) = (input.h / f_in * f_out, input.w / f_in * f_out);
     if plan.tiles() == 1 {
         let y = pass(input.upload(gpu)?)?;
-        return Planes::new(out_c, oh, ow, gpu.read_f32(&y.t)?);
+        return Planes::new(out_c, oh, ow, gpu.read_f32_async(&y.t).await?);
     }
     let mut out = vec![0f32; out_c * oh * ow];
     let mut wsum = vec![0f32; oh * ow];
@@ -214,7 +232,7 @@ fn run_tiles(gpu: &Gpu, plan: &TilePlan, input: &Planes, f_in: usize, f_out: usi
             let wx = tile::ramp(&plan.xs, ix, tw, f_out);
             let crop = input.crop(0, input.c, ty * f_in, tx * f_in, th * f_in, tw * f_in);
             let x = Planes { c: input.c, h: th * f_in, w: tw * f_in, data: crop }.upload(gpu)?;
-            let y = gpu.read_f32(&pass(x)?.t)?;
+            let y = gpu.read_f32_async(&pass(x)?.t).await?;
             for (i, row) in y.chunks_exact(sw).enumerate() {
                 let (c, r) = (i / sh, i % sh);
                 let o = (c * oh + ty * f_out + r) * ow + tx * f_out;
