@@ -110,6 +110,7 @@ fn backends(choice: Option<BackendChoice>) -> wgpu::Backends {
     }
 }
 
+#[cfg(not(target_arch = "wasm32"))]
 fn rank(t: wgpu::DeviceType) -> u8 {
     match t {
         wgpu::DeviceType::DiscreteGpu => 0,
@@ -138,8 +139,10 @@ async fn pick_adapter(instance: &wgpu::Instance, opts: &GpuOptions) -> Result<wg
             })
         })
     }
+    // The browser offers one adapter per request; names and backends are not ours to pick.
     #[cfg(target_arch = "wasm32")]
     {
+        let _ = opts;
         instance
             .request_adapter(&wgpu::RequestAdapterOptions {
                 power_preference: wgpu::PowerPreference::HighPerformance,
