@@ -217,7 +217,7 @@ defaultSource();
     const sel = $('task');
     for (const t of r.tasks.slice(1)) sel.add(new Option(t.replace(/_/g, ' '), t));
     const i = r.info;
-    $('gpu').textContent = `${i.adapter || 'WebGPU adapter'} (${i.device_type}), ${i.precision}${i.shader_f16 ? '' : ' (no shader-f16)'}, max binding ${(i.max_binding / 2 ** 20).toFixed(0)} MiB`;
+    $('gpu').textContent = `${i.adapter || i.browser_adapter || 'WebGPU adapter'} (${i.device_type}), ${i.precision}${i.shader_f16 ? '' : ' (no shader-f16)'}, max binding ${(i.max_binding / 2 ** 20).toFixed(0)} MiB`;
     $('model-label').textContent = r.model;
     setStatus('ready', 'Ready.');
     const remembered = await rememberedFiles();

@@ -15,7 +15,11 @@ self.onmessage = async (ev) => {
         if (!('gpu' in navigator)) throw new Error('this browser has no WebGPU (navigator.gpu is missing)');
         editor = await Editor.create(m.precision || 'auto', Number(m.maxBinding || 0));
         const label = editor.load_demo();
-        post({ type: 'ready', id: m.id, info: JSON.parse(editor.info()), tasks: Editor.tasks(), model: label });
+        const info = JSON.parse(editor.info());
+        // wgpu leaves the adapter's name empty on the web; the browser's own description names it.
+        const a = await navigator.gpu.requestAdapter();
+        if (a && a.info) info.browser_adapter = [a.info.vendor, a.info.architecture, a.info.description].filter(Boolean).join(' ');
+        post({ type: 'ready', id: m.id, info, tasks: Editor.tasks(), model: label });
         break;
       }
       case 'load-demo':
