@@ -4,8 +4,9 @@
 # exactly the wasm-bindgen version in Cargo.lock:
 #   rustup target add wasm32-unknown-unknown
 #   cargo install wasm-bindgen-cli --version "=$(web/build.sh --wasm-bindgen-version)"
-# WASM_OPT=1 also runs wasm-opt (binaryen) on the module; off by default: Debian 12's binaryen 108
-# corrupts the externref table that wasm-bindgen sets up (the page then fails at start).
+# No wasm-opt: Debian 12's binaryen 108 breaks the externref table wasm-bindgen sets up (the page
+# fails at start with "WebAssembly.Table.set(): Argument 1 is invalid"), even with
+# --enable-reference-types.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 want=$(awk '/^name = "wasm-bindgen"$/ { getline; gsub(/version = |"/, ""); print; exit }' Cargo.lock)
@@ -25,8 +26,4 @@ t0=$(date +%s)
 cargo build --release -p x2edit-web --lib --target wasm32-unknown-unknown
 rm -rf web/pkg
 wasm-bindgen --target web --no-typescript --out-dir web/pkg target/wasm32-unknown-unknown/release/x2edit_web.wasm
-if [ "${WASM_OPT:-0}" = 1 ]; then
-    wasm-opt -O2 --enable-reference-types --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext --enable-mutable-globals --enable-multivalue \
-        web/pkg/x2edit_web_bg.wasm -o web/pkg/x2edit_web_bg.wasm.opt && mv web/pkg/x2edit_web_bg.wasm.opt web/pkg/x2edit_web_bg.wasm
-fi
 echo "build.sh: web/pkg ready in $(( $(date +%s) - t0 )) s ($(du -h web/pkg/x2edit_web_bg.wasm | cut -f1) wasm); serve with: cargo run --release -p x2edit-web --bin x2edit-serve"

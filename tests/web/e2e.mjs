@@ -4,7 +4,8 @@
 // the native CLI (`x2edit edit --precision f32`, same image, instruction, task, steps, seed) writes
 // at test time. Runs twice: with the adapter's limits and with the storage binding capped at
 // 128 MiB, the latter loading the model from GGUF files through the page's file inputs (the File
-// API path). The first run also cancels an edit mid-way. Screenshots go to $E2E_OUT.
+// API path; the files are also stored in OPFS and loaded again from there after a reload). The
+// first run also cancels an edit mid-way. Screenshots go to $E2E_OUT.
 //
 // Tolerance (8-bit RGB, every pixel and channel): max |diff| <= MAX_ABS (default 8) and
 // PSNR >= MIN_PSNR dB (default 40). Both paths run the same WGSL in f32; the adapters differ in
@@ -157,6 +158,7 @@ async function runPage(browser, base, run, cli, cancel) {
   if (run.files) {
     await page.click('#model summary');
     for (const [k, f] of MODEL_FILES) await page.setInputFiles(`#f-${k}`, f);
+    await page.check('#cache'); // also copied into the origin's private file system (OPFS)
     await page.click('#load-files');
     await page.waitForFunction(() => ['ready', 'error'].includes(window.x2edit.state) && /gguf/.test(document.getElementById('model-label').textContent), null, { timeout: 120_000 });
     const e = await page.evaluate(() => window.x2edit.error);
@@ -186,6 +188,19 @@ async function runPage(browser, base, run, cli, cancel) {
   const pass = diff.maxAbs <= MAX_ABS && diff.psnr >= MIN_PSNR && res.task === EDIT.task && res.steps === EDIT.steps && st.progress.length > 0;
   log(`[${run.name}] edit ${res.width}x${res.height} task ${res.task} ${res.steps} steps in ${editSeconds} s (stages ${JSON.stringify(res.timings)}); vs CLI: max |diff| ${diff.maxAbs}, mean ${diff.meanAbs}, PSNR ${diff.psnr} dB -> ${pass ? 'pass' : 'FAIL'}; screenshot ${shot}`);
 
+  let remembered = null;
+  if (run.files) {
+    // The copies in browser storage: after a reload the page offers them and loads them.
+    await page.reload();
+    await page.waitForFunction(() => ['ready', 'error'].includes(window.x2edit?.state) && !!document.getElementById('load-remembered'), null, { timeout: 120_000 });
+    await page.click('#model summary');
+    await page.click('#load-remembered');
+    await page.waitForFunction(() => ['ready', 'error'].includes(window.x2edit.state) && /gguf/.test(document.getElementById('model-label').textContent), null, { timeout: 120_000 });
+    remembered = await page.evaluate(() => ({ state: window.x2edit.state, error: window.x2edit.error, model: document.getElementById('model-label').textContent }));
+    log(`[${run.name}] remembered files: ${JSON.stringify(remembered)}`);
+    if (remembered.state !== 'ready') throw new Error(`[${run.name}] remembered files: ${remembered.error}`);
+  }
+
   let cancelled = null;
   if (cancel) {
     // Cancel mid-denoise: the edit must stop with 'cancelled' and the page stay usable.
@@ -201,7 +216,7 @@ async function runPage(browser, base, run, cli, cancel) {
     if (c.state !== 'cancelled') throw new Error(`[${run.name}] cancel ended '${c.state}' (${c.error})`);
   }
   await page.close();
-  return { name: run.name, url, info, model, pageSeconds, editSeconds, totalSeconds: +secs(t0), task: res.task, steps: res.steps, timings: res.timings, diff, pass, cancelled, screenshot: shot };
+  return { name: run.name, url, info, model, pageSeconds, editSeconds, totalSeconds: +secs(t0), task: res.task, steps: res.steps, timings: res.timings, diff, pass, cancelled, remembered, screenshot: shot };
 }
 
 main().catch((e) => {

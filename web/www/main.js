@@ -224,6 +224,7 @@ defaultSource();
     if (remembered) {
       const b = document.createElement('button');
       b.type = 'button';
+      b.id = 'load-remembered';
       b.textContent = 'Use remembered files';
       b.onclick = () => loadFiles(remembered, 'remembered files');
       $('load-demo').after(b);
