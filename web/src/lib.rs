@@ -71,21 +71,21 @@ impl Editor {
     /// Adapter, precision and limits as a JSON object string.
     pub fn info(&self) -> String {
         let a = self.gpu.adapter();
-        format!(
-            "{{\"adapter\":{:?},\"backend\":{:?},\"device_type\":{:?},\"precision\":\"{}\",\"shader_f16\":{},\"subgroup\":{},\"max_binding\":{},\"max_buffer\":{},\"model\":{:?}}}",
-            a.name,
-            a.backend,
-            a.device_type,
-            match self.gpu.precision() {
+        serde_json::json!({
+            "adapter": a.name,
+            "backend": a.backend,
+            "device_type": a.device_type,
+            "precision": match self.gpu.precision() {
                 Precision::F32 => "f32",
                 Precision::F16 => "f16",
             },
-            self.gpu.has_f16(),
-            self.gpu.has_subgroup(),
-            self.gpu.binding_limit(),
-            self.gpu.max_buffer_size(),
-            self.model_label
-        )
+            "shader_f16": self.gpu.has_f16(),
+            "subgroup": self.gpu.has_subgroup(),
+            "max_binding": self.gpu.binding_limit(),
+            "max_buffer": self.gpu.max_buffer_size(),
+            "model": self.model_label,
+        })
+        .to_string()
     }
 
     /// The embedded demo model (the one `x2edit edit` uses when given no model flags).
@@ -194,14 +194,14 @@ async fn run_edit(
     let out = edit_async(gpu, models, &req, &mut on_progress, cancel).await.map_err(|e| e.to_string())?;
     let img = out.image;
     let rgba = if img.channels == 4 { img.data } else { img.data.chunks_exact(3).flat_map(|p| [p[0], p[1], p[2], 255]).collect() };
-    let timings = out.timings.iter().map(|(s, t)| format!("\"{s:?}\":{t:.3}")).collect::<Vec<_>>().join(",");
+    let timings: serde_json::Map<String, serde_json::Value> = out.timings.iter().map(|(s, t)| (format!("{s:?}"), ((t * 1000.0).round() / 1000.0).into())).collect();
     Ok(EditResult {
         rgba,
         width: img.width as u32,
         height: img.height as u32,
         task: out.task.name().to_string(),
         steps: out.steps as u32,
-        timings: format!("{{{timings}}}"),
+        timings: serde_json::Value::Object(timings).to_string(),
         peak_memory: out.peak_memory as f64,
     })
 }
