@@ -170,3 +170,20 @@ fn respond(out: &mut TcpStream, status: &str, ctype: &str, body: &[u8], head: bo
     }
     out.flush()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_stay_inside_the_root() {
+        let root = Path::new("/srv/web");
+        assert_eq!(resolve(root, "/www/main.js?x=1"), Some(PathBuf::from("/srv/web/www/main.js")));
+        assert_eq!(resolve(root, "/pkg/a%20b.wasm"), Some(PathBuf::from("/srv/web/pkg/a b.wasm")));
+        assert_eq!(resolve(root, "/www/../../etc/passwd"), None);
+        assert_eq!(resolve(root, "/%2e%2e/secret"), None);
+        assert_eq!(resolve(root, "/bad%zz"), None);
+        assert_eq!(mime(Path::new("x.wasm")), "application/wasm");
+        assert_eq!(mime(Path::new("x.js")), "text/javascript; charset=utf-8");
+    }
+}
