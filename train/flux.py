@@ -115,7 +115,11 @@ class X2EditTransformer(nn.Module):
                 timestep: torch.Tensor, guidance: Optional[torch.Tensor], img_ids: torch.Tensor,
                 cond_ids: Optional[torch.Tensor], txt_ids: torch.Tensor, task_id: Optional[torch.Tensor] = None,
                 task_emb: Optional[torch.Tensor] = None, use_lora: bool = True, moe_mode: str = "sparse",
-                debug: Optional[Dict[str, torch.Tensor]] = None, return_hidden: bool = False):
+                debug: Optional[Dict[str, torch.Tensor]] = None, return_hidden: bool = False,
+                txt_bias: Optional[torch.Tensor] = None):
+        """txt_bias [B, Lt] (optional): additive attention logits on the text keys (0 = a normal token, log m = a
+        token that stands for m identical copies, -inf = filler). With it a left-padded text of 512 tokens whose pad
+        rows are identical can be run exactly as a short sequence (train/demo.py); None = X2Edit (no mask)."""
         T = self.transformer
         lora = use_lora and self.has_moe
         if lora and task_emb is None:
@@ -142,11 +146,16 @@ class X2EditTransformer(nn.Module):
                           "rope.cos": rope[0].float(), "rope.sin": rope[1].float()})
             if c is not None:
                 debug["cond_in"] = c
+        attn_mask = None
+        if txt_bias is not None:
+            n_img = x.shape[1] + (c.shape[1] if c is not None else 0)
+            attn_mask = torch.cat([txt_bias.to(x.dtype), txt_bias.new_zeros(txt_bias.shape[0], n_img).to(x.dtype)],
+                                  dim=1)[:, None, None, :]
         hidden_all = []
         ckpt = self.gradient_checkpointing and torch.is_grad_enabled() and debug is None
         for i, blk in enumerate(T.transformer_blocks):
             args = (blk, x, e, c, temb, cond_temb, rope, task_emb if lora else None,
-                    self._proc(blk) if lora else None, moe_mode, debug, f"double_blocks.{i}.")
+                    self._proc(blk) if lora else None, moe_mode, debug, f"double_blocks.{i}.", attn_mask)
             if ckpt:
                 e, x, c = torch.utils.checkpoint.checkpoint(self._double, *args, use_reentrant=False)
             else:
@@ -161,7 +170,7 @@ class X2EditTransformer(nn.Module):
         xs = torch.cat([e, x], dim=1)
         for i, blk in enumerate(T.single_transformer_blocks):
             args = (blk, xs, c, temb, cond_temb, rope, task_emb if lora else None,
-                    self._proc(blk) if lora else None, moe_mode, debug, f"single_blocks.{i}.")
+                    self._proc(blk) if lora else None, moe_mode, debug, f"single_blocks.{i}.", attn_mask)
             if ckpt:
                 xs, c = torch.utils.checkpoint.checkpoint(self._single, *args, use_reentrant=False)
             else:
@@ -190,7 +199,7 @@ class X2EditTransformer(nn.Module):
         dbg = debug if (debug is not None and block_index_first) else None
         return getattr(proc, f"{name}_moe_lora")(h, task_emb, mode=mode, debug=dbg, prefix=f"{prefix}moe.{name}.")
 
-    def _double(self, blk, x, e, c, temb, cond_temb, rope, task_emb, proc, mode, debug, prefix):
+    def _double(self, blk, x, e, c, temb, cond_temb, rope, task_emb, proc, mode, debug, prefix, attn_mask=None):
         attn = blk.attn
         first = prefix.endswith(".0.")
         N = x.shape[1]
@@ -216,7 +225,7 @@ class X2EditTransformer(nn.Module):
         Q = apply_rotary_emb(torch.cat([eq, q], dim=2), rope)
         K = apply_rotary_emb(torch.cat([ek, k], dim=2), rope)
         V = torch.cat([ev, v], dim=2)
-        o = F.scaled_dot_product_attention(Q, K, V, dropout_p=0.0, is_causal=False)
+        o = F.scaled_dot_product_attention(Q, K, V, attn_mask=attn_mask, dropout_p=0.0, is_causal=False)
         B = o.shape[0]
         o = o.transpose(1, 2).reshape(B, -1, attn.heads * (o.shape[-1])).to(Q.dtype)
         Lt = e.shape[1]
@@ -240,7 +249,7 @@ class X2EditTransformer(nn.Module):
         e = e + e_gate_mlp.unsqueeze(1) * blk.ff_context(ne2)
         return e, x, c
 
-    def _single(self, blk, xs, c, temb, cond_temb, rope, task_emb, proc, mode, debug, prefix):
+    def _single(self, blk, xs, c, temb, cond_temb, rope, task_emb, proc, mode, debug, prefix, attn_mask=None):
         attn = blk.attn
         first = prefix.endswith(".0.")
         M = xs.shape[1]
@@ -261,7 +270,7 @@ class X2EditTransformer(nn.Module):
         q, k, v = self._heads(q, H), self._heads(k, H), self._heads(v, H)
         q, k = attn.norm_q(q), attn.norm_k(k)
         q, k = apply_rotary_emb(q, rope), apply_rotary_emb(k, rope)
-        o = F.scaled_dot_product_attention(q, k, v, dropout_p=0.0, is_causal=False)
+        o = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask, dropout_p=0.0, is_causal=False)
         B = o.shape[0]
         o = o.transpose(1, 2).reshape(B, -1, attn.heads * o.shape[-1]).to(q.dtype)
         ao, co = o[:, :M], o[:, M:]

@@ -48,7 +48,8 @@ CHAT_TEMPLATE = (
 VOCAB_SIZE = 800  # learned byte-level vocabulary (before the 22 special tokens)
 
 
-def train_tokenizer(vocab_size: int = VOCAB_SIZE) -> Tokenizer:
+def train_tokenizer(vocab_size: int = VOCAB_SIZE, lines: List[str] | None = None) -> Tokenizer:
+    """lines: the training corpus (default: train/data/tokenizer_corpus.txt)."""
     tok = Tokenizer(models.BPE(dropout=None, unk_token=None, continuing_subword_prefix="", end_of_word_suffix="",
                                fuse_unk=False, byte_fallback=False))
     tok.normalizer = normalizers.NFC()
@@ -60,8 +61,9 @@ def train_tokenizer(vocab_size: int = VOCAB_SIZE) -> Tokenizer:
     tok.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(vocab_size=vocab_size, min_frequency=2, show_progress=False, special_tokens=[],
                                   initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
-    with open(CORPUS, encoding="utf-8") as f:
-        lines = f.read().splitlines(keepends=True)
+    if lines is None:
+        with open(CORPUS, encoding="utf-8") as f:
+            lines = f.read().splitlines(keepends=True)
     tok.train_from_iterator(lines, trainer=trainer)
     tok.add_special_tokens([AddedToken(t, special=True, normalized=False) for t in SPECIAL_TOKENS])
     return tok
