@@ -25,7 +25,7 @@ fn image_round_trip_and_double_free() {
 #[test]
 fn wrong_sizes_are_refused() {
     let px = [0u8; 11];
-    let mut img: *mut x2e_image = 1 as *mut x2e_image;
+    let mut img: *mut x2e_image = std::ptr::dangling_mut::<x2e_image>();
     assert_eq!(x2e_image_new(2, 2, 3, px.as_ptr(), 0, px.len(), &mut img), x2e_status::X2E_ERR_INVALID_ARGUMENT);
     assert!(img.is_null());
     assert!(last_error().contains("too small"), "{}", last_error());

@@ -42,7 +42,7 @@ pub fn gpu_bytes(f: WeightFormat, elems: usize) -> usize {
 /// Converts ggml-layout bytes of format `f` to the GPU layout.
 pub fn repack(f: WeightFormat, src: &[u8]) -> Result<Vec<u8>, LayoutError> {
     let fb = f.file_block_bytes();
-    if src.len() % fb != 0 {
+    if !src.len().is_multiple_of(fb) {
         return Err(LayoutError { format: f, bytes: src.len() });
     }
     let gb = gpu_block_bytes(f);

@@ -145,7 +145,7 @@ impl Weights {
         if rows.end > n || rows.is_empty() {
             return Err(Error::shape(full, format!("rows {rows:?}"), shape));
         }
-        let weight_t = match weight_format(info.ty).filter(|f| k % f.block_elems() == 0) {
+        let weight_t = match weight_format(info.ty).filter(|f| k.is_multiple_of(f.block_elems())) {
             Some(f) => {
                 let row_bytes = info.ty.row_bytes(k)?;
                 // Only these rows: a ranged source (browser file) reads nothing else.
@@ -193,7 +193,7 @@ impl Weights {
             n += i.shape[0];
         }
         let same = infos.iter().all(|i| i.ty == first.ty);
-        let fmt = weight_format(first.ty).filter(|f| same && k % f.block_elems() == 0);
+        let fmt = weight_format(first.ty).filter(|f| same && k.is_multiple_of(f.block_elems()));
         let t = match fmt {
             Some(f) => {
                 let mut bytes = Vec::new();

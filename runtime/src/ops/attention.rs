@@ -57,10 +57,10 @@ pub fn attention(gpu: &Gpu, a: &AttentionArgs) -> Result<()> {
         .copied()
         .find(|&w| w as usize >= a.dim)
         .ok_or_else(|| Error::Unsupported("attention".into(), format!("head dim {} > 512", a.dim)))?;
-    if a.dim % 4 != 0 || a.dim == 0 {
+    if !a.dim.is_multiple_of(4) || a.dim == 0 {
         return Err(Error::Unsupported("attention".into(), format!("head dim {} (a multiple of 4 is required)", a.dim)));
     }
-    if a.kv_heads == 0 || a.heads % a.kv_heads != 0 {
+    if a.kv_heads == 0 || !a.heads.is_multiple_of(a.kv_heads) {
         return Err(Error::invalid("attention", format!("{} heads over {} kv heads", a.heads, a.kv_heads)));
     }
     let (lq, lk) = (a.q.rows, a.k.rows);

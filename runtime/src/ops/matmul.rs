@@ -28,7 +28,7 @@ impl Linear {
     /// Bytes of one weight row in the GPU layout.
     pub fn row_bytes(&self) -> Result<u64> {
         let f = self.format()?;
-        if self.k % f.block_elems() != 0 {
+        if !self.k.is_multiple_of(f.block_elems()) {
             return Err(Error::invalid("linear weight", format!("k = {} is not a multiple of the {} block", self.k, f.name())));
         }
         Ok(match f {
@@ -95,7 +95,7 @@ pub(super) fn matmul_rows(gpu: &Gpu, x: Mat, w: &Linear, rows: std::ops::Range<u
     let align = gpu.offset_alignment();
     let step = (align / gcd(row_bytes, align)) as usize;
     let per_n = if whole { n } else { (limit / row_bytes) as usize / step * step };
-    if per_n == 0 || (!whole && rows.start % step != 0) {
+    if per_n == 0 || (!whole && !rows.start.is_multiple_of(step)) {
         return Err(Error::TooLarge { what: "matmul weight rows".into(), bytes: row_bytes * step as u64, limit });
     }
     let es = |t: &Tensor| if t.dtype() == DType::F16 { 2u64 } else { 4 };

@@ -131,7 +131,7 @@ impl FluxModel {
     pub fn begin(&self, gpu: &Gpu, inp: &EditInputs) -> Result<Edit> {
         let c = &self.cfg;
         let count = |what: &str, data: &[f32], width: usize| -> Result<usize> {
-            if width == 0 || data.len() % width != 0 || data.is_empty() {
+            if width == 0 || !data.len().is_multiple_of(width) || data.is_empty() {
                 return Err(Error::shape(what, format!("[*, {width}]"), data.len()));
             }
             Ok(data.len() / width)

@@ -31,7 +31,7 @@ pub struct PlanWeights {
 }
 
 fn mat(f: WeightFormat, n: usize, k: usize) -> u64 {
-    let f = if k % f.block_elems() == 0 { f } else { WeightFormat::F32 };
+    let f = if k.is_multiple_of(f.block_elems()) { f } else { WeightFormat::F32 };
     layout::gpu_bytes(f, n * k) as u64 + 4 * n as u64
 }
 
