@@ -268,14 +268,21 @@ def grid(test: Dict, cases: List[int], pt_dir: str, rt_dir: Optional[str], path:
     img.save(path, optimize=True)
 
 
-def write_cases(test: Dict, path: str, names: Dict[str, int]):
-    """Fixed cases for runtime/tests/demo_model.rs: u8 tensors NAME.source / NAME.target [H,W,3], the instruction and
-    task id in the metadata."""
+CASE_SEED = 1  # runtime/tests/demo_model.rs edits the cases with this seed, 4 steps, the case's task
+
+
+def write_cases(test: Dict, path: str, names: Dict[str, int], ed: Optional["TorchEditor"] = None):
+    """Fixed cases for runtime/tests/demo_model.rs: u8 tensors NAME.source / NAME.target [H,W,3] (and NAME.pytorch, the
+    reference pipeline's edit with CASE_SEED, 4 steps and the case's task, when ed is given), the instruction and task
+    id in the metadata."""
     from safetensors.numpy import save_file
     tensors, meta = {}, {}
     for name, i in names.items():
         tensors[f"{name}.source"] = np.ascontiguousarray(test["source"][i])
         tensors[f"{name}.target"] = np.ascontiguousarray(test["target"][i])
+        if ed is not None:
+            tensors[f"{name}.pytorch"] = np.ascontiguousarray(
+                ed.edit(test["source"][i], test["instruction"][i], int(test["task"][i]), CASE_SEED))
         meta[f"{name}.instruction"] = test["instruction"][i]
         meta[f"{name}.task"] = str(int(test["task"][i]))
     save_file(tensors, path, metadata=meta)
@@ -349,7 +356,7 @@ def main(argv=None):
         ids = {v: k for k, v in TASK_NAMES.items()}
         for name in a.case_tasks.split(","):
             names[name] = [i for i in select_cases(test, 1) if int(test["task"][i]) == ids[name]][0]
-        write_cases(test, a.cases, names)
+        write_cases(test, a.cases, names, TorchEditor(os.path.join(a.out, "model"), cfg))
         log(f"cases: {a.cases} ({', '.join(names)})")
 
 
