@@ -89,7 +89,7 @@ class DemoConfig:
     vae_full_frac: float = 0.4  # last fraction of the steps on whole images
     vae_lr: float = 2e-3
     vae_kl: float = 1e-5
-    dec_minutes: float = 28.0  # decoder-only fine-tuning (stage decoder; the latents the DiT trains on stay the same)
+    dec_minutes: float = 27.0  # decoder-only fine-tuning (stage decoder; the latents the DiT trains on stay the same)
     dec_steps: int = 5000
     dec_batch: int = 4
     dec_lr: float = 1e-3
