@@ -1,6 +1,7 @@
 //! The embedded demo model (models/demo/*.gguf, built by models/demo/build.sh), used when no
-//! model files are given: the README's first command edits on a fresh machine with it. Its
-//! weights are the tiny fixture models' (random) until a trained demo model replaces them.
+//! model files are given: the README's first command edits on a fresh machine with it. A tiny
+//! X2Edit trained on synthetic 64x64 edits by `python -m train.demo` (see models/demo/README.md
+//! for what it can and cannot do yet).
 
 use super::ModelSet;
 use crate::error::Result;
