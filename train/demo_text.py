@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 
 from .configs import QwenConfig
-from .text import (TASK_LABELS, _rms, _rotate_half, mrope_cos_sin, render_chat, route_inputs, route_prompt,
+from .text import (TASK_LABELS, qwen_layers, render_chat, route_inputs, route_prompt,
                    x2edit_text)
 
 PAD_ROWS = 6  # stand-in rows for the left padding after AlignNet's conv (kernel 5)
@@ -48,33 +48,8 @@ def corpus_lines(instructions: Sequence[str], tasks: Sequence[int], n_route: int
 
 def qwen_forward(w: Dict[str, torch.Tensor], q: QwenConfig, ids: torch.Tensor, pos: torch.Tensor,
                  bias: torch.Tensor) -> List[torch.Tensor]:
-    """ids, pos [B,T] int64; bias [B,1,T,T] additive. Returns the layers+1 hidden states [B,T,H] (embeddings, each
-    layer's output, the last after the final RMSNorm), as transformers' output_hidden_states."""
-    x = F.embedding(ids, w["model.embed_tokens.weight"])
-    B, T, H = x.shape
-    nh, nkv, hd = q.num_attention_heads, q.num_key_value_heads, q.head_dim
-    cos, sin = mrope_cos_sin(pos[None].expand(3, B, T), hd, q.rope_theta, q.mrope_section)
-    cos, sin = cos[:, None], sin[:, None]
-    hs = []
-    for i in range(q.num_hidden_layers):
-        hs.append(x)
-        p = f"model.layers.{i}."
-        h = _rms(x, w[p + "input_layernorm.weight"], q.rms_norm_eps)
-        qq = F.linear(h, w[p + "self_attn.q_proj.weight"], w[p + "self_attn.q_proj.bias"]).view(B, T, nh, hd).transpose(1, 2)
-        kk = F.linear(h, w[p + "self_attn.k_proj.weight"], w[p + "self_attn.k_proj.bias"]).view(B, T, nkv, hd).transpose(1, 2)
-        vv = F.linear(h, w[p + "self_attn.v_proj.weight"], w[p + "self_attn.v_proj.bias"]).view(B, T, nkv, hd).transpose(1, 2)
-        qq = qq * cos + _rotate_half(qq) * sin
-        kk = kk * cos + _rotate_half(kk) * sin
-        kk = kk.repeat_interleave(nh // nkv, dim=1)
-        vv = vv.repeat_interleave(nh // nkv, dim=1)
-        o = F.scaled_dot_product_attention(qq, kk, vv, attn_mask=bias)
-        o = o.transpose(1, 2).reshape(B, T, nh * hd)
-        x = x + F.linear(o, w[p + "self_attn.o_proj.weight"])
-        h = _rms(x, w[p + "post_attention_layernorm.weight"], q.rms_norm_eps)
-        m = F.silu(F.linear(h, w[p + "mlp.gate_proj.weight"])) * F.linear(h, w[p + "mlp.up_proj.weight"])
-        x = x + F.linear(m, w[p + "mlp.down_proj.weight"])
-    hs.append(_rms(x, w["model.norm.weight"], q.rms_norm_eps))
-    return hs
+    """ids, pos [B,T] int64; bias [B,1,T,T] additive: the reference stack (train/text.py), differentiable."""
+    return qwen_layers(w, q, ids, pos, bias)
 
 
 def causal_batch(seqs: Sequence[Sequence[int]], pad_id: int):

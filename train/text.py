@@ -206,19 +206,16 @@ def attention_bias(attention_mask: torch.Tensor, cuda_unmask: bool = True) -> to
     return bias.masked_fill(~allowed[:, None], torch.finfo(torch.float32).min)
 
 
-@torch.no_grad()
-def qwen_text_forward(sd: Dict[str, torch.Tensor], q: QwenConfig, input_ids: torch.Tensor,
-                      attention_mask: torch.Tensor, cuda_unmask: bool = True) -> torch.Tensor:
-    """sd: released key names (model.embed_tokens.weight, model.layers.N..., model.norm.weight).
-    Returns hidden_states [B, layers+1, L, H] f32."""
-    w = {k: v.float() for k, v in sd.items()}
-    x = F.embedding(input_ids, w["model.embed_tokens.weight"])
+def qwen_layers(w: Dict[str, torch.Tensor], q: QwenConfig, ids: torch.Tensor, pos: torch.Tensor,
+                bias: torch.Tensor) -> List[torch.Tensor]:
+    """The Qwen2.5 text stack on f32 weights with released key names, differentiable. ids, pos [B,L] int64; bias
+    [B,1,L,L] additive. Returns the layers+1 hidden states [B,L,H] (embeddings, each layer's output, the last after
+    the final RMSNorm), as transformers' output_hidden_states."""
+    x = F.embedding(ids, w["model.embed_tokens.weight"])
     B, L, H = x.shape
     nh, nkv, hd = q.num_attention_heads, q.num_key_value_heads, q.head_dim
-    pos = left_pad_position_ids(attention_mask)
     cos, sin = mrope_cos_sin(pos[None].expand(3, B, L), hd, q.rope_theta, q.mrope_section)
     cos, sin = cos[:, None], sin[:, None]
-    bias = attention_bias(attention_mask, cuda_unmask)
     hs = []
     for i in range(q.num_hidden_layers):
         hs.append(x)
@@ -238,6 +235,16 @@ def qwen_text_forward(sd: Dict[str, torch.Tensor], q: QwenConfig, input_ids: tor
         m = F.silu(F.linear(h, w[p + "mlp.gate_proj.weight"])) * F.linear(h, w[p + "mlp.up_proj.weight"])
         x = x + F.linear(m, w[p + "mlp.down_proj.weight"])
     hs.append(_rms(x, w["model.norm.weight"], q.rms_norm_eps))
+    return hs
+
+
+@torch.no_grad()
+def qwen_text_forward(sd: Dict[str, torch.Tensor], q: QwenConfig, input_ids: torch.Tensor,
+                      attention_mask: torch.Tensor, cuda_unmask: bool = True) -> torch.Tensor:
+    """sd: released key names (model.embed_tokens.weight, model.layers.N..., model.norm.weight).
+    Returns hidden_states [B, layers+1, L, H] f32."""
+    w = {k: v.float() for k, v in sd.items()}
+    hs = qwen_layers(w, q, input_ids, left_pad_position_ids(attention_mask), attention_bias(attention_mask, cuda_unmask))
     return torch.stack(hs, dim=1)
 
 
