@@ -243,13 +243,8 @@ def stage_text(cfg: DemoConfig, work: str, model_dir: str, log):
     tr = load_split(work, "train")
     train_text_encoder(model, xc.qwen, tokenizer, tr["instruction"], tr["task"].tolist(), cfg.text_steps,
                        cfg.text_batch, cfg.text_lr, cfg.seed + 12, log, Progress(cfg.text_steps, cfg.text_minutes))
-    model.save_pretrained(out, safe_serialization=True)
-    for extra in ("generation_config.json",):
-        if os.path.exists(os.path.join(out, extra)):
-            os.remove(os.path.join(out, extra))
-    with open(os.path.join(out, "config.json"), "w") as f:  # released layout (rope_scaling type "mrope")
-        json.dump(cdict, f, indent=2)
-        f.write("\n")
+    from .models import save_released_qwen
+    save_released_qwen(model, out, cdict)
     log("text encoder saved")
 
 

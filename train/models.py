@@ -152,6 +152,18 @@ def load_alignnet(model_dir: str, cfg: X2EditConfig) -> AlignNet:
 SEED_QWEN = 1005
 
 
+def save_released_qwen(model, out: str, cdict: dict) -> None:
+    """Saves a Qwen2.5-VL model as the released folder does: safetensors, no generation_config.json, and the
+    released config.json (rope_scaling type "mrope")."""
+    model.save_pretrained(out, safe_serialization=True)
+    gen = os.path.join(out, "generation_config.json")
+    if os.path.exists(gen):
+        os.remove(gen)
+    with open(os.path.join(out, "config.json"), "w") as f:
+        json.dump(cdict, f, indent=2)
+        f.write("\n")
+
+
 def build_text_encoder(model_dir: str, cfg: X2EditConfig):
     """Train the tokenizer, build a random tiny Qwen2_5_VLForConditionalGeneration, write text_encoder/ and
     qwen2vl.gguf. Returns the per-tensor GGUF types."""
@@ -174,13 +186,7 @@ def build_text_encoder(model_dir: str, cfg: X2EditConfig):
     model = Qwen2_5_VLForConditionalGeneration(hf_cfg)
     randomize_(model, SEED_QWEN)
     round_to_(model, torch.bfloat16)
-    model.to(torch.bfloat16).save_pretrained(out, safe_serialization=True)
-    for extra in ("generation_config.json",):
-        if os.path.exists(os.path.join(out, extra)):
-            os.remove(os.path.join(out, extra))
-    with open(os.path.join(out, "config.json"), "w") as f:  # released layout (rope_scaling type "mrope")
-        json.dump(cdict, f, indent=2)
-        f.write("\n")
+    save_released_qwen(model.to(torch.bfloat16), out, cdict)
     write_tokenizer_files(tok, out)
     sd = {k: v.float() for k, v in model.state_dict().items() if not k.startswith("visual.")}
     return write_qwen2vl_gguf(os.path.join(model_dir, "qwen2vl.gguf"), sd, cfg.qwen, gguf_tokenizer_info(tok))
