@@ -27,9 +27,31 @@ pub struct DitBench {
     /// Token counts: 512 (512 + 1024 + 1024), 1024 (512 + 4096 + 4096) or both.
     #[arg(long, default_value = "512", value_parser = ["512", "1024", "both"])]
     pub mode: String,
+    /// Weight residency of the measured runs: resident, streaming (one block's weights on the
+    /// GPU at a time) or both.
+    #[arg(long, value_enum, default_value_t = Residency::Both)]
+    pub residency: Residency,
     /// Only print the dry-run plans.
     #[arg(long)]
     pub dry_run: bool,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Residency {
+    Resident,
+    Streaming,
+    Both,
+}
+
+impl Residency {
+    /// The `stream` settings to measure, in order.
+    fn streams(self) -> &'static [bool] {
+        match self {
+            Residency::Resident => &[false],
+            Residency::Streaming => &[true],
+            Residency::Both => &[false, true],
+        }
+    }
 }
 
 fn weight_format(t: GgmlType) -> WeightFormat {
@@ -108,7 +130,7 @@ pub fn run(b: &DitBench) -> std::result::Result<(), String> {
         println!("wrote synthetic {}+{} block model in {:.1} s to {}", b.double, b.single, t0.elapsed().as_secs_f64(), dir.display());
     }
     for m in &modes {
-        for stream in [false, true] {
+        for &stream in b.residency.streams() {
             let t0 = Instant::now();
             let model = FluxModel::load(&gpu, &tf, None, Some(&af), FluxOptions { stream, ..Default::default() }).map_err(|e| e.to_string())?;
             let load = t0.elapsed().as_secs_f64();
