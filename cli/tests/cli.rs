@@ -144,7 +144,7 @@ fn edit_bad_inputs_fail_cleanly() {
 fn edit_mismatched_base_and_adapter() {
     use x2edit_runtime::model::flux::synthetic::{write_adapter, Spec};
     let adapter = tmp("wide-adapter.gguf");
-    let spec = Spec { hidden: 96, head_dim: 32, depth: 2, depth_single: 2, mlp: 384, context: 64, vec: 32, experts: 4, rank: 4, ty: x2edit_quantize::GgmlType::F32 };
+    let spec = Spec { hidden: 96, head_dim: 32, depth: 2, depth_single: 2, mlp: 384, context: 64, vec: 32, experts: 4, rank: 4, ty: x2edit_quantize::GgmlType::F32, align: None };
     write_adapter(&adapter, &spec).unwrap();
     let m = fixtures().join("models");
     let m = m.to_str().unwrap();

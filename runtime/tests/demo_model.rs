@@ -71,6 +71,30 @@ fn psnr(a: &[u8], b: &[u8]) -> f64 {
     if mse == 0.0 { 99.0 } else { 10.0 * (255.0f64 * 255.0 / mse).log10() }
 }
 
+/// train/demo_eval.py `edit_mask`: the pixels where some channel of source and target differ by
+/// more than 24, dilated by 2 px (clipped at the borders).
+fn edit_mask(src: &Image, tgt: &[u8]) -> Vec<bool> {
+    let (w, h, r) = (src.width, src.height, 2isize);
+    let changed: Vec<bool> = src.data.chunks(3).zip(tgt.chunks(3)).map(|(a, b)| a.iter().zip(b).any(|(&x, &y)| x.abs_diff(y) > 24)).collect();
+    (0..h * w)
+        .map(|i| {
+            let (y, x) = ((i / w) as isize, (i % w) as isize);
+            (-r..=r).any(|dy| {
+                (-r..=r).any(|dx| {
+                    let (yy, xx) = (y + dy, x + dx);
+                    yy >= 0 && xx >= 0 && (yy as usize) < h && (xx as usize) < w && changed[yy as usize * w + xx as usize]
+                })
+            })
+        })
+        .collect()
+}
+
+/// PSNR over the masked pixels (all three channels of each).
+fn region_psnr(a: &[u8], b: &[u8], mask: &[bool]) -> f64 {
+    let pick = |v: &[u8]| -> Vec<u8> { v.chunks(3).zip(mask).filter(|(_, &m)| m).flat_map(|(p, _)| p.to_vec()).collect() };
+    psnr(&pick(a), &pick(b))
+}
+
 fn run_edit(c: &Case) -> Vec<u8> {
     let gpu = gpu(Path::F16);
     let models: ModelSet = demo::demo_models().unwrap();

@@ -26,7 +26,8 @@ pub enum BenchCommand {
     Dit(dit::DitBench),
     /// Time and peak memory of a Qwen2.5-7B-shaped text encoder stack.
     Text(text::TextBench),
-    /// The memory plan of a whole full-size edit, stage by stage, against the budgets.
+    /// A whole edit on full-width models of reduced depth: seconds and peak memory per stage,
+    /// beside the full-size plan against the 2 GiB (512) and 3 GiB (1024) budgets.
     Edit(edit::EditBench),
     /// VAE encode/decode time and peak memory (tiled and untiled).
     Vae(vae::VaeBench),

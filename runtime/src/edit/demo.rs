@@ -17,3 +17,9 @@ pub const DESCRIPTION: &str = "the embedded demo model (tiny X2Edit-architecture
 pub fn demo_models() -> Result<ModelSet> {
     ModelSet::from_gguf_bytes(TRANSFORMER.to_vec(), ADAPTER.to_vec(), TEXT_ENCODER.to_vec(), VAE.to_vec())
 }
+
+/// The demo text encoder's GGUF bytes (`bench edit` borrows its tokenizer for synthetic
+/// full-width text encoders).
+pub fn text_encoder_gguf() -> &'static [u8] {
+    TEXT_ENCODER
+}

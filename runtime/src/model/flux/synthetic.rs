@@ -22,11 +22,21 @@ pub struct Spec {
     pub rank: usize,
     /// Storage type of the blocks' matrices (embedders, norms and biases stay f32).
     pub ty: GgmlType,
+    /// AlignNet in the adapter (what a whole edit needs; `bench dit` runs without).
+    pub align: Option<AlignSpec>,
+}
+
+/// AlignNet's sizes: the text encoder's hidden states in (`channels` = its layers + 1, width
+/// `text_hidden`), the transformer's context and pooled widths out.
+#[derive(Clone, Copy, Debug)]
+pub struct AlignSpec {
+    pub channels: usize,
+    pub text_hidden: usize,
 }
 
 impl Spec {
     pub fn full(depth: usize, depth_single: usize, ty: GgmlType) -> Spec {
-        Spec { hidden: 3072, head_dim: 128, depth, depth_single, mlp: 12288, context: 4096, vec: 768, experts: 12, rank: 64, ty }
+        Spec { hidden: 3072, head_dim: 128, depth, depth_single, mlp: 12288, context: 4096, vec: 768, experts: 12, rank: 64, ty, align: None }
     }
 }
 
@@ -90,6 +100,17 @@ fn adapter_tensors(s: &Spec) -> Vec<(String, Vec<usize>, bool)> {
         t.push((format!("{l}.shared_experts.up.weight"), vec![h, s.rank], true));
         t.push((format!("{l}.gate.weight"), vec![s.experts, 2 * h], false));
     }
+    if let Some(a) = s.align {
+        let (th, d) = (a.text_hidden, s.context);
+        t.push(("alignnet.conv.weight".into(), vec![1, a.channels, 5, 5], false));
+        t.push(("alignnet.conv.bias".into(), vec![1], false));
+        t.push(("alignnet.mlp.layernorm.weight".into(), vec![th], false));
+        t.push(("alignnet.mlp.layernorm.bias".into(), vec![th], false));
+        t.push(("alignnet.mlp.projector.0.weight".into(), vec![d, th], true));
+        t.push(("alignnet.mlp.projector.2.weight".into(), vec![d, d], true));
+        t.push(("alignnet.mlp.fc.1.weight".into(), vec![s.vec, d], true));
+        t.push(("alignnet.mlp.fc.1.bias".into(), vec![s.vec], false));
+    }
     t
 }
 
@@ -110,7 +131,7 @@ fn write(path: &Path, meta: Metadata, list: Vec<(String, Vec<usize>, bool)>, ty_
     for info in &infos {
         let k = *info.shape.last().unwrap_or(&1);
         let rows = info.n_elems() / k.max(1);
-        let is_norm = info.name.ends_with(".scale");
+        let is_norm = info.name.ends_with(".scale") || info.name.ends_with("layernorm.weight");
         let protos: Vec<Vec<u8>> = (0..8)
             .map(|_| {
                 let v: Vec<f32> = (0..k)

@@ -14,6 +14,7 @@ mod layer;
 mod mlp;
 mod names;
 pub mod plan;
+pub mod synthetic;
 
 pub use attention::Attention;
 pub use config::QwenConfig;
