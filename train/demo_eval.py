@@ -76,10 +76,12 @@ def edit_mask(source: np.ndarray, target: np.ndarray) -> np.ndarray:
     the picture, so whole-picture PSNR mostly measures how well the untouched rest is reproduced; PSNR over this region
     measures whether the edit was carried out."""
     m = (np.abs(source.astype(np.int16) - target.astype(np.int16)).max(axis=-1) > EDIT_THRESHOLD)
-    out = m.copy()
-    for dy in range(-EDIT_DILATE, EDIT_DILATE + 1):
-        for dx in range(-EDIT_DILATE, EDIT_DILATE + 1):
-            out |= np.roll(np.roll(m, dy, 0), dx, 1)
+    r, (H, W) = EDIT_DILATE, m.shape
+    p = np.pad(m, r)
+    out = np.zeros_like(m)
+    for dy in range(2 * r + 1):
+        for dx in range(2 * r + 1):
+            out |= p[dy:dy + H, dx:dx + W]
     return out
 
 

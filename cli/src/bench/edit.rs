@@ -121,7 +121,7 @@ fn measure(gpu: &Gpu, b: &EditBench) -> Result<(), String> {
     let (px, mode, budget) = if b.mode == "1024" { (1024, SizeMode::Px1024, 3u64 << 30) } else { (512, SizeMode::Px512, 2u64 << 30) };
     let budget = b.memory_budget.as_deref().map(parse_size).transpose()?.unwrap_or(budget);
     let (px, mode) = match b.size {
-        Some(p) if p >= 16 && p <= 4096 => (p, SizeMode::Source),
+        Some(p) if (16..=4096).contains(&p) => (p, SizeMode::Source),
         Some(p) => return Err(format!("--size {p}: expected 16..=4096 px")),
         None => (px, mode),
     };

@@ -23,7 +23,7 @@ impl Rng {
 /// Matrices whose rows `ty`'s blocks do not divide (narrowed test widths) are stored as F16.
 fn tensor(name: String, ty: GgmlType, shape: &[usize]) -> TensorInfo {
     let k = *shape.last().unwrap_or(&1);
-    let ty = if shape.len() == 2 && k % ty.block_elems() != 0 { GgmlType::F16 } else { ty };
+    let ty = if shape.len() == 2 && !k.is_multiple_of(ty.block_elems()) { GgmlType::F16 } else { ty };
     TensorInfo { name, ty, shape: shape.to_vec() }
 }
 
