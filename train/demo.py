@@ -111,6 +111,7 @@ class DemoConfig:
     ema: float = 0.995
     disp_weight: float = 0.2
     disp_tau: float = 0.5
+    dit_init: str = ""  # a dit.pt to continue from (warm restart: warmup and cosine again), e.g. OUT/work/dit.pt
 
     def x2edit_config(self, vocab_size: int = 0) -> X2EditConfig:
         q = QwenConfig(vocab_size=vocab_size, hidden_size=self.q_hidden, intermediate_size=self.q_intermediate,
@@ -452,6 +453,11 @@ def stage_dit(cfg: DemoConfig, work: str, model_dir: str, log, on_latents=None):
     tasks = torch.from_numpy(tr["task"])
 
     model, alignnet = build_dit(xc, cfg.seed + 31)
+    if cfg.dit_init:
+        ck = torch.load(cfg.dit_init, map_location="cpu", weights_only=True)
+        model.load_state_dict(ck["model"])
+        alignnet.load_state_dict(ck["alignnet"])
+        log(f"dit: continuing from {cfg.dit_init}")
     model.to(dev).train()
     alignnet.to(dev).train()
     params = [p for p in model.parameters()] + list(alignnet.parameters())

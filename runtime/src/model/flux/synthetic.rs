@@ -100,15 +100,16 @@ fn adapter_tensors(s: &Spec) -> Vec<(String, Vec<usize>, bool)> {
         t.push((format!("{l}.shared_experts.up.weight"), vec![h, s.rank], true));
         t.push((format!("{l}.gate.weight"), vec![s.experts, 2 * h], false));
     }
+    // AlignNet stays f32, as X2Edit releases it (and as the memory plan counts it)
     if let Some(a) = s.align {
         let (th, d) = (a.text_hidden, s.context);
         t.push(("alignnet.conv.weight".into(), vec![1, a.channels, 5, 5], false));
         t.push(("alignnet.conv.bias".into(), vec![1], false));
         t.push(("alignnet.mlp.layernorm.weight".into(), vec![th], false));
         t.push(("alignnet.mlp.layernorm.bias".into(), vec![th], false));
-        t.push(("alignnet.mlp.projector.0.weight".into(), vec![d, th], true));
-        t.push(("alignnet.mlp.projector.2.weight".into(), vec![d, d], true));
-        t.push(("alignnet.mlp.fc.1.weight".into(), vec![s.vec, d], true));
+        t.push(("alignnet.mlp.projector.0.weight".into(), vec![d, th], false));
+        t.push(("alignnet.mlp.projector.2.weight".into(), vec![d, d], false));
+        t.push(("alignnet.mlp.fc.1.weight".into(), vec![s.vec, d], false));
         t.push(("alignnet.mlp.fc.1.bias".into(), vec![s.vec], false));
     }
     t
