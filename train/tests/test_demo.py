@@ -41,3 +41,23 @@ def test_recipe_smoke(tmp_path):
     assert err < 1e-4, err
     img = ed.edit(test["source"][0], test["instruction"][0], int(test["task"][0]), 0, steps=1)
     assert img.shape == (64, 64, 3) and img.dtype == np.uint8
+
+
+def test_eval_scores_the_edit_region():
+    """demo_eval's region metric: the changed pixels dilated by 2 px; an edit that reproduces the target there scores
+    above the source, whose region score stays low even when most of the picture is untouched."""
+    from train.demo_eval import edit_mask, scores, summarize, table
+    src = np.full((16, 16, 3), 40, np.uint8)
+    tgt = src.copy()
+    tgt[4:8, 4:8] = 200
+    m = edit_mask(src, tgt)
+    assert m.sum() == 8 * 8 and m[2, 2] and m[9, 9] and not m[1, 1] and not m[10, 10]
+    half = src.copy()
+    half[4:8, 4:8] = 120  # halfway there
+    s = scores(half, src, tgt)
+    assert s["region"] > s["region_source"] + 5 and s["psnr"] > s["psnr_source"]
+    assert abs(s["region_share"] - 0.25) < 1e-9
+    res = {0: dict(task=5, routed=5, ceiling=30.0, **s), 1: dict(task=5, routed=1, ceiling=30.0, **scores(src, src, tgt))}
+    summ = summarize(res)
+    assert summ["color"]["n"] == 2 and summ["color"]["region_closer"] == 0.5 and summ["all"]["routed_ok"] == 0.5
+    assert "| color (5) | 2 |" in table(summ, None)
