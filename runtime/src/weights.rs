@@ -151,12 +151,12 @@ impl Weights {
                 // Only these rows: a ranged source (browser file) reads nothing else.
                 let bytes = self.ckpt.data_range(&full, rows.start * row_bytes..rows.end * row_bytes)?;
                 let packed = layout::repack(f, &bytes).map_err(|e| Error::invalid(&full, e.to_string()))?;
-                gpu.upload(&packed, &[rows.len(), k], DType::Weight(f))?
+                gpu.upload_weights(&packed, &[rows.len(), k], DType::Weight(f))?
             }
             None => {
                 let mut v = vec![0f32; rows.len() * k];
                 self.ckpt.read_f32(&full, rows.start * k, &mut v)?;
-                gpu.upload(bytemuck::cast_slice(&v), &[rows.len(), k], DType::Weight(WeightFormat::F32))?
+                gpu.upload_weights(bytemuck::cast_slice(&v), &[rows.len(), k], DType::Weight(WeightFormat::F32))?
             }
         };
         self.ckpt.release(&full);
@@ -201,14 +201,14 @@ impl Weights {
                     bytes.extend_from_slice(&self.ckpt.data(&i.name)?);
                 }
                 let packed = layout::repack(f, &bytes).map_err(|e| Error::invalid(&first.name, e.to_string()))?;
-                gpu.upload(&packed, &[n, k], DType::Weight(f))?
+                gpu.upload_weights(&packed, &[n, k], DType::Weight(f))?
             }
             None => {
                 let mut v = Vec::with_capacity(n * k);
                 for i in &infos {
                     v.extend(self.ckpt.to_f32(&i.name)?);
                 }
-                gpu.upload(bytemuck::cast_slice(&v), &[n, k], DType::Weight(WeightFormat::F32))?
+                gpu.upload_weights(bytemuck::cast_slice(&v), &[n, k], DType::Weight(WeightFormat::F32))?
             }
         };
         Ok(Linear { weight: t, bias: None, n, k })

@@ -102,7 +102,7 @@ impl MoeLora {
         let gate = w.cpu_f32(&gname)?;
         let hidden: Vec<f32> = gate.chunks(2 * dim_in).flat_map(|r| r[..dim_in].to_vec()).collect();
         let task_gate: Vec<f32> = gate.chunks(2 * dim_in).flat_map(|r| r[dim_in..].to_vec()).collect();
-        let gate = Linear { weight: gpu.upload(bytemuck::cast_slice(&hidden), &[e, dim_in], DType::Weight(x2edit_kernels::WeightFormat::F32))?, bias: None, n: e, k: dim_in };
+        let gate = Linear { weight: gpu.upload_weights(bytemuck::cast_slice(&hidden), &[e, dim_in], DType::Weight(x2edit_kernels::WeightFormat::F32))?, bias: None, n: e, k: dim_in };
         Ok(MoeLora { experts: MoeExperts { experts: e, rank, dim_in, dim_out, down, up, shared_down, shared_up, gate }, task_gate })
     }
 
