@@ -24,8 +24,9 @@ pub struct DitBench {
     pub double: usize,
     #[arg(long, default_value_t = 1)]
     pub single: usize,
-    /// Token counts: 512 (512 + 1024 + 1024), 1024 (512 + 4096 + 4096) or both.
-    #[arg(long, default_value = "512", value_parser = ["512", "1024", "both"])]
+    /// Token counts: 512 (512 + 1024 + 1024), 1024 (512 + 4096 + 4096), both, or tiny
+    /// (64 + 64 + 64: minutes on a CPU adapter, where the weights dominate the peak).
+    #[arg(long, default_value = "512", value_parser = ["512", "1024", "both", "tiny"])]
     pub mode: String,
     /// Weight residency of the measured runs: resident, streaming (one block's weights on the
     /// GPU at a time) or both.
@@ -59,7 +60,11 @@ fn weight_format(t: GgmlType) -> WeightFormat {
 }
 
 fn tokens(mode: &str) -> (usize, usize, usize) {
-    if mode == "1024" { (512, 4096, 4096) } else { (512, 1024, 1024) }
+    match mode {
+        "1024" => (512, 4096, 4096),
+        "tiny" => (64, 64, 64),
+        _ => (512, 1024, 1024),
+    }
 }
 
 fn mib(b: u64) -> f64 {
