@@ -141,7 +141,10 @@ pub fn run(b: &DitBench) -> std::result::Result<(), String> {
             let load = t0.elapsed().as_secs_f64();
             let (_, _) = step(&gpu, &model, (64, 64, 64)).map_err(|e| e.to_string())?; // compile pipelines
             let (secs, peak) = step(&gpu, &model, tokens(m)).map_err(|e| e.to_string())?;
-            let p = plan(&model.cfg, wf, tokens(m), act, 4096, stream);
+            // the plan of what the synthetic files hold: embedders and LoRA up matrices are f32 there
+            // (the released model's embedders are bf16, as the 57-block plan above assumes)
+            let file_wf = PlanWeights { resident: WeightFormat::F32, lora: Some((12, 64, WeightFormat::F32)), ..wf };
+            let p = plan(&model.cfg, file_wf, tokens(m), act, 4096, stream);
             println!(
                 "{m}-mode {}+{} blocks {ty} {}: load {load:.1} s, step {secs:.2} s, peak {:.0} MiB (plan {:.0} MiB)",
                 b.double,
