@@ -519,7 +519,7 @@ def stage_dit(cfg: DemoConfig, work: str, model_dir: str, log, on_latents=None):
 def stage_export(cfg: DemoConfig, work: str, model_dir: str, log):
     from diffusers import FluxTransformer2DModel
     from .checkpoint import save_adapter
-    from .models import scheduler_config_json
+    from .models import write_scheduler_config
     _, xc, _ = text_weights(model_dir, cfg)
     model, alignnet = build_dit(xc, 0)
     ck = torch.load(os.path.join(work, "dit.pt"), map_location="cpu", weights_only=True)
@@ -528,10 +528,7 @@ def stage_export(cfg: DemoConfig, work: str, model_dir: str, log):
     ref = FluxTransformer2DModel(**xc.flux.diffusers_kwargs())
     ref.load_state_dict(model.base_state_dict())
     ref.save_pretrained(os.path.join(model_dir, "transformer"), safe_serialization=True)
-    os.makedirs(os.path.join(model_dir, "scheduler"), exist_ok=True)
-    with open(os.path.join(model_dir, "scheduler", "scheduler_config.json"), "w") as f:
-        json.dump(scheduler_config_json(xc.scheduler), f, indent=2, sort_keys=True)
-        f.write("\n")
+    write_scheduler_config(model_dir, xc.scheduler)
     save_adapter(os.path.join(model_dir, "adapter"), model, alignnet, lora_dtype=torch.float32,
                  task_dtype=torch.float32, align_dtype=torch.float32)
     with open(os.path.join(model_dir, "demo.json"), "w") as f:

@@ -80,6 +80,14 @@ def scheduler_config_json(s: SchedulerConfig) -> Dict:
             "use_dynamic_shifting": s.use_dynamic_shifting}
 
 
+def write_scheduler_config(model_dir: str, s: SchedulerConfig) -> None:
+    """MODEL_DIR/scheduler/scheduler_config.json, as diffusers writes it."""
+    os.makedirs(os.path.join(model_dir, "scheduler"), exist_ok=True)
+    with open(os.path.join(model_dir, "scheduler", "scheduler_config.json"), "w") as f:
+        json.dump(scheduler_config_json(s), f, indent=2, sort_keys=True)
+        f.write("\n")
+
+
 def write_transformer_files(model_dir: str, model: X2EditTransformer, alignnet: AlignNet, cfg: X2EditConfig):
     os.makedirs(model_dir, exist_ok=True)
     base = {k: v.to(torch.bfloat16) for k, v in model.base_state_dict().items()}
@@ -95,11 +103,7 @@ def write_transformer_files(model_dir: str, model: X2EditTransformer, alignnet: 
     # community GGUF (types mixed, see gguf_io.FLUX_TYPE_RULES)
     types = write_flux_community_gguf(os.path.join(model_dir, "flux-community.gguf"),
                                       {k: v.float() for k, v in bfl.items()})
-    # scheduler
-    os.makedirs(os.path.join(model_dir, "scheduler"), exist_ok=True)
-    with open(os.path.join(model_dir, "scheduler", "scheduler_config.json"), "w") as f:
-        json.dump(scheduler_config_json(cfg.scheduler), f, indent=2, sort_keys=True)
-        f.write("\n")
+    write_scheduler_config(model_dir, cfg.scheduler)
     # adapter (release layout)
     save_adapter(os.path.join(model_dir, "adapter"), model, alignnet, lora_dtype=torch.bfloat16,
                  task_dtype=torch.float32, align_dtype=torch.float32)

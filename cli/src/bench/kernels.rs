@@ -8,22 +8,9 @@ use x2edit_kernels::{layout, Activation, WeightFormat};
 use x2edit_quantize::codec;
 use x2edit_runtime::weights::ggml_type;
 use x2edit_runtime::ops::{self, AttentionArgs, Linear, Mat, MoeExperts, MoeMode};
+use x2edit_runtime::model::rng::Rng;
 use x2edit_runtime::{DType, Error, Gpu, Result};
 
-struct Rng(u64);
-impl Rng {
-    fn f32(&mut self) -> f32 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        (self.0 >> 40) as f32 / (1u64 << 23) as f32 - 1.0
-    }
-    fn vec(&mut self, n: usize, s: f32) -> Vec<f32> {
-        (0..n).map(|_| self.f32() * s).collect()
-    }
-}
-
-/// A random [n, k] weight in format `f`, plus its first 4 rows dequantized (for spot checks).
 fn weight(gpu: &Gpu, f: WeightFormat, n: usize, k: usize, rng: &mut Rng) -> Result<(Linear, Vec<f32>)> {
     let ty = ggml_type(f);
     let row_bytes = ty.row_bytes(k)?;

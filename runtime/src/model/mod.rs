@@ -5,4 +5,5 @@ pub mod adapter;
 pub mod alignnet;
 pub mod flux;
 pub mod qwen;
+pub mod rng;
 pub mod vae;

@@ -3,6 +3,7 @@
 //! without downloading anything.
 
 use crate::error::{Error, Result};
+use crate::model::rng::Rng;
 use std::io::BufWriter;
 use std::path::Path;
 use x2edit_quantize::gguf::writer::GgufWriter;
@@ -128,7 +129,7 @@ fn write(path: &Path, meta: Metadata, list: Vec<(String, Vec<usize>, bool)>, ty_
         .collect();
     let file = std::fs::File::create(path).map_err(|e| Error::Io { path: path.to_path_buf(), source: e })?;
     let mut w = GgufWriter::new(BufWriter::new(file), &path.display().to_string(), &meta, infos.clone())?;
-    let mut seed = 0x9E37_79B9_7F4A_7C15u64;
+    let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
     for info in &infos {
         let k = *info.shape.last().unwrap_or(&1);
         let rows = info.n_elems() / k.max(1);
@@ -137,10 +138,7 @@ fn write(path: &Path, meta: Metadata, list: Vec<(String, Vec<usize>, bool)>, ty_
             .map(|_| {
                 let v: Vec<f32> = (0..k)
                     .map(|_| {
-                        seed ^= seed << 13;
-                        seed ^= seed >> 7;
-                        seed ^= seed << 17;
-                        let u = (seed >> 40) as f32 / (1u64 << 23) as f32 - 1.0;
+                        let u = rng.f32();
                         if is_norm { 1.0 + 0.1 * u } else { u * scale / (k as f32).sqrt() }
                     })
                     .collect();

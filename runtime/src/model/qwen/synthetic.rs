@@ -7,17 +7,8 @@ use x2edit_quantize::gguf::writer::GgufWriter;
 use x2edit_quantize::{codec, GgmlType, Metadata, TensorInfo, Value};
 
 use super::QwenConfig;
+use crate::model::rng::Rng;
 
-struct Rng(u64);
-
-impl Rng {
-    fn f32(&mut self) -> f32 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        (self.0 >> 40) as f32 / (1u64 << 23) as f32 - 1.0
-    }
-}
 
 /// One tensor of the synthetic file: name, type, PyTorch shape.
 /// Matrices whose rows `ty`'s blocks do not divide (narrowed test widths) are stored as F16.
