@@ -61,3 +61,23 @@ def test_eval_scores_the_edit_region():
     summ = summarize(res)
     assert summ["color"]["n"] == 2 and summ["color"]["region_closer"] == 0.5 and summ["all"]["routed_ok"] == 0.5
     assert "| color (5) | 2 |" in table(summ, None)
+
+
+def test_region_weights_follow_the_edit_tokens():
+    """train/demo.py's loss weights: the 16x16 px patches an edit touches weigh 1 + extra, the rest 1, and every sample
+    keeps the same total (one weight per packed token, row-major like pack_latents)."""
+    from train.demo import token_weights
+    src = np.zeros((2, 32, 32, 3), np.uint8)
+    tgt = src.copy()
+    tgt[0, 20:24, 4:8] = 255  # sample 0: bottom-left patch only (dilation stays inside it)
+    tgt[1] = 255  # sample 1: everything
+    w = token_weights(src, tgt, 3.0)
+    assert w.shape == (2, 4)
+    assert torch_allclose(w.sum(1), [4.0, 4.0])
+    assert w[0, 2] > 3 * w[0, 0] - 1e-5 and w[0, 0] == w[0, 1] == w[0, 3]
+    assert torch_allclose(w[1], [1.0] * 4)
+    assert torch_allclose(token_weights(src, tgt, 0.0), [[1.0] * 4] * 2)
+
+
+def torch_allclose(t, ref) -> bool:
+    return np.allclose(t.numpy(), np.array(ref, np.float32), atol=1e-6)
