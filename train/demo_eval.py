@@ -204,6 +204,23 @@ def routing_accuracy(ed: TorchEditor, instructions: List[str], tasks: List[int])
 # ------------------------------------------------------------------------------------------------------------------
 # runtime
 
+@torch.no_grad()
+def text_use(ed: TorchEditor, test: Dict, n: int = 6, seed: int = 0) -> float:
+    """Does the DiT read the instruction? PSNR over the edit region between the edits of the first n recolour cases and
+    of the same instructions naming another colour (same source, task and noise): ~60 dB when the text is ignored (the
+    model that showed it), far lower when the named colour is painted."""
+    from .synthetic import OBJ_COLORS
+    vals = []
+    for i in [j for j in range(len(test["task"])) if int(test["task"][j]) == 5][:n]:
+        ins, col = test["instruction"][i], test["meta"][i]["color"]
+        other = OBJ_COLORS[(OBJ_COLORS.index(col) + 2) % len(OBJ_COLORS)]
+        alt = re.sub(rf"\b{col}\b", other, ins)
+        m = edit_mask(test["source"][i], test["target"][i])
+        a, b = (ed.edit(test["source"][i], s, 5, seed + i) for s in (ins, alt))
+        vals.append(psnr(a[m], b[m]))
+    return float(np.mean(vals)) if vals else float("nan")
+
+
 def eval_runtime(x2edit: str, test: Dict, cases: List[int], seed: int, out_dir: str, log,
                  extra_args: Optional[List[str]] = None) -> Dict:
     from PIL import Image
@@ -347,6 +364,9 @@ def stage_eval(cfg, work: str, model_dir: str, out: str, log, per_task: Optional
     routing = routing_accuracy(ed, test["instruction"], test["task"].tolist())
     log(f"routing accuracy (greedy, held-out): {100 * routing['accuracy']:.1f}% of {routing['n']}")
     pt = eval_pytorch(ed, test, cases, seed, os.path.join(ev, "pytorch"), log)
+    use = text_use(ed, test, seed=seed)
+    log(f"text use: recolour edits naming another colour differ from the originals by {use:.1f} dB PSNR over the "
+        "edit region (~60 = the text is ignored)")
     rt = None
     if runtime:
         rt_cases = select_cases(test, runtime_per_task or per_task or cfg.n_test_per_task)
@@ -356,7 +376,7 @@ def stage_eval(cfg, work: str, model_dir: str, out: str, log, per_task: Optional
     tab = table(spt, srt)
     log("\n" + tab)
     with open(os.path.join(ev, "scores.json"), "w") as f:
-        json.dump({"routing": routing, "pytorch": spt, "runtime": srt, "compression_rel_l2": err,
+        json.dump({"routing": routing, "text_use_psnr": use, "pytorch": spt, "runtime": srt, "compression_rel_l2": err,
                    "cases": {str(k): v for k, v in pt.items()},
                    "runtime_cases": {str(k): v for k, v in (rt or {}).items()}}, f, indent=2)
     with open(os.path.join(ev, "table.md"), "w") as f:
