@@ -116,6 +116,10 @@ class DemoConfig:
     # a recolour changes ~10% of the tokens, so with a flat loss the text-dependent part of the task is a faint
     # signal and the DiT learns to ignore the text (measured: red vs blue instructions gave edits equal at 60 dB)
     region_weight: float = 0.0
+    # curriculum for the left padding: its ~460 identical rows take most of every text attention (the compressed
+    # text's log-multiplicity bias); over the first pad_anneal of the DiT's training that bias rises from 0 to its true
+    # value, so the DiT first learns to read the real tokens and then to look past the pads (0 = off)
+    pad_anneal: float = 0.0
 
     def x2edit_config(self, vocab_size: int = 0) -> X2EditConfig:
         q = QwenConfig(vocab_size=vocab_size, hidden_size=self.q_hidden, intermediate_size=self.q_intermediate,
@@ -500,6 +504,8 @@ def stage_dit(cfg: DemoConfig, work: str, model_dir: str, log, on_latents=None):
         task = task.to(dev)
         xa, mult = align_inputs([hid[ins_id[i]] for i in idx])
         emb, pooled, tb = align_compressed(alignnet, xa.to(dev), mult.to(dev))
+        if cfg.pad_anneal > 0:
+            tb = torch.where(mult.to(dev) > 1, tb * min(1.0, p / cfg.pad_anneal), tb)
         sig = sample_sigmas(len(idx), g).to(dev)
         noise = torch.randn(x0.shape, generator=g).to(dev)
         s4 = sig.view(-1, 1, 1, 1)
