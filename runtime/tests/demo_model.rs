@@ -7,8 +7,8 @@
 //! - `--task auto` routes the instructions to their tasks;
 //! - the edit carries the instruction out: over the pixels the instruction changes, it is
 //!   clearly closer to the target than the unedited source is. The cases are the first held-out
-//!   case of three tasks the model has learned (removal, camera move, tone); colour, style and
-//!   addition it has not learned yet (models/demo/README.md).
+//!   case of four tasks the model carries out (removal, background, style, tone); its colour
+//!   changes and camera moves are not reliable yet (models/demo/README.md).
 
 mod common;
 use common::{gpu, Path};

@@ -25,7 +25,8 @@ def test_recipe_smoke(tmp_path):
     from train.demo_eval import TorchEditor, check_compression
     out = str(tmp_path / "demo")
     cfg = dict(n_train=14, n_test_per_task=1, text_steps=2, text_batch=2, route_n=7, route_steps=3, vae_steps=2,
-               vae_batch=2, dit_steps=2, dit_batch=2, dec_steps=2, dec_batch=2, vocab=600)
+               vae_batch=2, dit_steps=2, dit_batch=2, dec_steps=2, dec_batch=2, vocab=600, region_weight=2.0,
+               pad_anneal=0.5)
     sets = [f"{k}={json.dumps(v)}" for k, v in cfg.items()]
     main(["--out", out, "--stages", "data,tokenizer,text,route,vae,dit,decoder,export", *sum([["--set", s] for s in sets], [])])
     model = os.path.join(out, "model")
