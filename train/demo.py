@@ -120,6 +120,9 @@ class DemoConfig:
     # text's log-multiplicity bias); over the first pad_anneal of the DiT's training that bias rises from 0 to its true
     # value, so the DiT first learns to read the real tokens and then to look past the pads (0 = off)
     pad_anneal: float = 0.0
+    # DiT sampling weights by task name, e.g. "color=3,camera=3" (unnamed tasks weigh 1): more steps on the tasks
+    # the held-out table shows weakest, without changing the dataset or the other tasks' samples
+    task_mix: str = ""
 
     def x2edit_config(self, vocab_size: int = 0) -> X2EditConfig:
         q = QwenConfig(vocab_size=vocab_size, hidden_size=self.q_hidden, intermediate_size=self.q_intermediate,
@@ -189,24 +192,27 @@ def device() -> torch.device:
 # ------------------------------------------------------------------------------------------------------------------
 # data
 
-def stage_data(cfg: DemoConfig, work: str, log):
+def write_split(cfg: DemoConfig, work: str, split: str, seed: int, n: int, log):
+    """n samples (tasks in turn) from the generator's seed as WORK/SPLIT.npz (images, task ids) and .json (text)."""
     from .synthetic import make_sample
-    out = {}
-    for split, seed, n in (("train", cfg.seed, cfg.n_train), ("test", cfg.test_seed, cfg.n_test_per_task * len(cfg.tasks))):
-        src, tgt, ins, task, meta = [], [], [], [], []
-        for i in range(n):
-            s = make_sample(seed, i, cfg.size, task=cfg.tasks[i % len(cfg.tasks)])
-            src.append(s.source)
-            tgt.append(s.target)
-            ins.append(s.instruction)
-            task.append(s.task)
-            meta.append(s.meta)
-        np.savez_compressed(os.path.join(work, f"{split}.npz"), source=np.stack(src), target=np.stack(tgt),
-                            task=np.array(task, np.int64))
-        with open(os.path.join(work, f"{split}.json"), "w") as f:
-            json.dump({"instruction": ins, "meta": meta}, f)
-        log(f"data {split}: {n} samples")
-    return out
+    src, tgt, ins, task, meta = [], [], [], [], []
+    for i in range(n):
+        s = make_sample(seed, i, cfg.size, task=cfg.tasks[i % len(cfg.tasks)])
+        src.append(s.source)
+        tgt.append(s.target)
+        ins.append(s.instruction)
+        task.append(s.task)
+        meta.append(s.meta)
+    np.savez_compressed(os.path.join(work, f"{split}.npz"), source=np.stack(src), target=np.stack(tgt),
+                        task=np.array(task, np.int64))
+    with open(os.path.join(work, f"{split}.json"), "w") as f:
+        json.dump({"instruction": ins, "meta": meta}, f)
+    log(f"data {split}: {n} samples")
+
+
+def stage_data(cfg: DemoConfig, work: str, log):
+    write_split(cfg, work, "train", cfg.seed, cfg.n_train, log)
+    write_split(cfg, work, "test", cfg.test_seed, cfg.n_test_per_task * len(cfg.tasks), log)
 
 
 def load_split(work: str, split: str) -> Dict:
@@ -442,6 +448,24 @@ def token_weights(source: np.ndarray, target: np.ndarray, extra: float) -> torch
     return w * (w.shape[1] / w.sum(1, keepdim=True))
 
 
+def sample_weights(tasks: np.ndarray, mix: str) -> Optional[np.ndarray]:
+    """Per-sample probabilities from DemoConfig.task_mix ("name=weight,..."), or None for uniform sampling."""
+    if not mix:
+        return None
+    from .synthetic import TASK_NAMES
+    ids = {v: k for k, v in TASK_NAMES.items()}
+    per_task = {}
+    for item in mix.split(","):
+        name, _, val = item.partition("=")
+        if name.strip() not in ids or not val:
+            raise SystemExit(f"task_mix: '{item}' is not NAME=WEIGHT with NAME one of {sorted(ids)}")
+        per_task[ids[name.strip()]] = float(val)
+    w = np.array([per_task.get(int(t), 1.0) for t in tasks])
+    if (w < 0).any() or w.sum() <= 0:
+        raise SystemExit(f"task_mix: weights must be >= 0 and not all 0 ({mix})")
+    return w / w.sum()
+
+
 def sample_sigmas(B: int, g: torch.Generator) -> torch.Tensor:
     """Uniform sigmas (X2Edit's weighting 'none'), a quarter of them on the 4-step schedule's points."""
     s = torch.rand(B, generator=g)
@@ -471,6 +495,7 @@ def stage_dit(cfg: DemoConfig, work: str, model_dir: str, log, on_latents=None):
         on_latents()  # e.g. start the decoder stage beside this one (it may change the decoder from now on)
     tasks = torch.from_numpy(tr["task"])
     tok_w = token_weights(tr["source"], tr["target"], cfg.region_weight)
+    pick = sample_weights(tr["task"], cfg.task_mix)
 
     model, alignnet = build_dit(xc, cfg.seed + 31)
     if cfg.dit_init:
@@ -496,7 +521,7 @@ def stage_dit(cfg: DemoConfig, work: str, model_dir: str, log, on_latents=None):
     step = 0
     while (p := prog(step)) < 1.0:
         set_lr(opt, cfg.dit_lr * min(1.0, (step + 1) / cfg.dit_warmup) * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * p))))
-        idx = rng.integers(N, size=cfg.dit_batch)
+        idx = rng.choice(N, size=cfg.dit_batch, p=pick) if pick is not None else rng.integers(N, size=cfg.dit_batch)
         x0 = lat_tgt[idx].to(dev)
         cond = lat_src[idx].to(dev)
         task = tasks[idx].clone()

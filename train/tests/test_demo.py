@@ -80,5 +80,17 @@ def test_region_weights_follow_the_edit_tokens():
     assert torch_allclose(token_weights(src, tgt, 0.0), [[1.0] * 4] * 2)
 
 
+def test_task_mix_weights_the_named_tasks():
+    """DemoConfig.task_mix: a named task's samples are drawn in proportion to its weight, the rest at 1; a name that
+    is not a task fails with a message naming it."""
+    from train.demo import sample_weights
+    tasks = np.array([1, 5, 5, 12, 2])  # removal, color, color, camera, addition
+    p = sample_weights(tasks, "color=3,camera=2")
+    assert np.allclose(p, np.array([1, 3, 3, 2, 1]) / 10)
+    assert sample_weights(tasks, "") is None
+    with pytest.raises(SystemExit, match="colour"):
+        sample_weights(tasks, "colour=3")
+
+
 def torch_allclose(t, ref) -> bool:
     return np.allclose(t.numpy(), np.array(ref, np.float32), atol=1e-6)
