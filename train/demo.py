@@ -215,6 +215,13 @@ def stage_data(cfg: DemoConfig, work: str, log):
     write_split(cfg, work, "test", cfg.test_seed, cfg.n_test_per_task * len(cfg.tasks), log)
 
 
+def run_config(out: str) -> DemoConfig:
+    """The configuration a run's export recorded (OUT/model/demo.json)."""
+    with open(os.path.join(out, "model", "demo.json")) as f:
+        d = json.load(f)["config"]
+    return DemoConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
+
+
 def load_split(work: str, split: str) -> Dict:
     d = dict(np.load(os.path.join(work, f"{split}.npz")))
     with open(os.path.join(work, f"{split}.json")) as f:
@@ -457,9 +464,10 @@ def sample_weights(tasks: np.ndarray, mix: str) -> Optional[np.ndarray]:
     per_task = {}
     for item in mix.split(","):
         name, _, val = item.partition("=")
-        if name.strip() not in ids or not val:
-            raise SystemExit(f"task_mix: '{item}' is not NAME=WEIGHT with NAME one of {sorted(ids)}")
-        per_task[ids[name.strip()]] = float(val)
+        try:
+            per_task[ids[name.strip()]] = float(val)
+        except (KeyError, ValueError):
+            raise SystemExit(f"task_mix: '{item}' is not NAME=WEIGHT with NAME one of {sorted(ids)}") from None
     w = np.array([per_task.get(int(t), 1.0) for t in tasks])
     if (w < 0).any() or w.sum() <= 0:
         raise SystemExit(f"task_mix: weights must be >= 0 and not all 0 ({mix})")

@@ -404,11 +404,9 @@ def main(argv=None):
     ap.add_argument("--seed", type=int, default=0)
     a = ap.parse_args(argv)
     from .common import set_threads
-    from .demo import DemoConfig, Log
+    from .demo import Log, run_config
     set_threads()
-    with open(os.path.join(a.out, "model", "demo.json")) as f:
-        d = json.load(f)["config"]
-    cfg = DemoConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
+    cfg = run_config(a.out)
     log = Log(os.path.join(a.out, "log.txt"))
     stage_eval(cfg, os.path.join(a.out, "work"), os.path.join(a.out, "model"), a.out, log, a.per_task, a.runtime,
                a.grid, a.seed, ["--model-dir", a.model_dir] if a.model_dir else None, a.runtime_per_task)

@@ -8,12 +8,12 @@ Each run's OUT/model is edited in PyTorch with the gold task id (the DiT alone, 
 gain, and names the run with the largest mean region gain.
 """
 import argparse
-import json
 import os
 from typing import Dict, List
 
 import numpy as np
 
+from .demo import run_config
 from .demo_eval import TorchEditor, scores, select_cases
 from .synthetic import TASK_NAMES
 
@@ -28,13 +28,6 @@ def val_split(val: str, cfg) -> Dict:
         os.makedirs(work, exist_ok=True)
         write_split(cfg, work, "test", VAL_SEED, cfg.n_test_per_task * len(cfg.tasks), print)
     return load_split(work, "test")
-
-
-def run_config(run: str):
-    from .demo import DemoConfig
-    with open(os.path.join(run, "model", "demo.json")) as f:
-        d = json.load(f)["config"]
-    return DemoConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
 
 
 def evaluate(run: str, val: Dict, cases: List[int], seed: int) -> Dict[str, List[float]]:

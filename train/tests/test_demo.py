@@ -21,27 +21,33 @@ def test_synthetic_is_deterministic_and_edits():
 
 def test_recipe_smoke(tmp_path):
     """Every stage at toy size; the compressed text the DiT trains on equals the 512-token path; PyTorch edits."""
-    from train.demo import DemoConfig, load_split, main
+    from train.demo import load_split, main, run_config
     from train.demo_eval import TorchEditor, check_compression
     out = str(tmp_path / "demo")
     cfg = dict(n_train=14, n_test_per_task=1, text_steps=2, text_batch=2, route_n=7, route_steps=3, vae_steps=2,
                vae_batch=2, dit_steps=2, dit_batch=2, dec_steps=2, dec_batch=2, vocab=600, region_weight=2.0,
-               pad_anneal=0.5)
-    sets = [f"{k}={json.dumps(v)}" for k, v in cfg.items()]
+               pad_anneal=0.5, task_mix="color=2")
+    sets = [f"{k}={v if isinstance(v, str) else json.dumps(v)}" for k, v in cfg.items()]
     main(["--out", out, "--stages", "data,tokenizer,text,route,vae,dit,decoder,export", *sum([["--set", s] for s in sets], [])])
     model = os.path.join(out, "model")
     for d in ("transformer", "adapter", "text_encoder", "vae", "scheduler"):
         assert os.path.isdir(os.path.join(model, d)), d
     with open(os.path.join(model, "demo.json")) as f:
-        saved = json.load(f)
-    assert saved["native_size"] == 64
-    c = DemoConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in saved["config"].items()})
+        assert json.load(f)["native_size"] == 64
+    c = run_config(out)
+    assert c.task_mix == "color=2" and c.pad_anneal == 0.5
     ed = TorchEditor(model, c)
     test = load_split(os.path.join(out, "work"), "test")
     err = check_compression(ed, test["instruction"][0], test["source"][0], int(test["task"][0]))
     assert err < 1e-4, err
     img = ed.edit(test["source"][0], test["instruction"][0], int(test["task"][0]), 0, steps=1)
     assert img.shape == (64, 64, 3) and img.dtype == np.uint8
+    # choosing between runs: a validation split is written once (seed 2000, not the held-out seed) and scored
+    from train import demo_select
+    val = str(tmp_path / "val")
+    demo_select.main([out, out, "--val", val, "--per-task", "1"])
+    v = load_split(os.path.join(val, "work"), "test")
+    assert len(v["task"]) == len(c.tasks) and not np.array_equal(v["source"], test["source"])
 
 
 def test_eval_scores_the_edit_region():
@@ -88,8 +94,9 @@ def test_task_mix_weights_the_named_tasks():
     p = sample_weights(tasks, "color=3,camera=2")
     assert np.allclose(p, np.array([1, 3, 3, 2, 1]) / 10)
     assert sample_weights(tasks, "") is None
-    with pytest.raises(SystemExit, match="colour"):
-        sample_weights(tasks, "colour=3")
+    for bad in ("colour=3", "color=much", "color"):
+        with pytest.raises(SystemExit, match="task_mix"):
+            sample_weights(tasks, bad)
 
 
 def torch_allclose(t, ref) -> bool:
