@@ -396,8 +396,9 @@ def main(argv=None):
                     help="also run the runtime CLI (default target/release/x2edit) on the cases")
     ap.add_argument("--grid", default=None, help="write a picture grid (e.g. docs/demo-grid.png)")
     ap.add_argument("--cases", default=None, help="write the fixed test cases for runtime/tests/demo_model.rs")
-    ap.add_argument("--case-tasks", default="color,removal,background",
-                    help="tasks of the fixed cases (the first held-out case of each)")
+    ap.add_argument("--case-tasks", default="removal,addition,style,background,color,tone,camera",
+                    help="tasks of the fixed cases (the first held-out case of each; default: the seven trained tasks, "
+                         "the names runtime/tests/demo_model.rs reads)")
     ap.add_argument("--runtime-per-task", type=int, default=None, help="cases per task for the runtime (default: --per-task)")
     ap.add_argument("--model-dir", default=None,
                     help="GGUF folder for the runtime (default: the CLI's embedded demo model)")
