@@ -459,8 +459,7 @@ def sample_weights(tasks: np.ndarray, mix: str) -> Optional[np.ndarray]:
     """Per-sample probabilities from DemoConfig.task_mix ("name=weight,..."), or None for uniform sampling."""
     if not mix:
         return None
-    from .synthetic import TASK_NAMES
-    ids = {v: k for k, v in TASK_NAMES.items()}
+    from .synthetic import TASK_IDS as ids
     per_task = {}
     for item in mix.split(","):
         name, _, val = item.partition("=")

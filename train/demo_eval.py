@@ -28,7 +28,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import numpy as np
 import torch
 
-from .synthetic import TASK_NAMES, TASKS
+from .synthetic import TASK_IDS, TASK_NAMES, TASKS
 
 MASK64 = (1 << 64) - 1
 
@@ -415,9 +415,8 @@ def main(argv=None):
         from .demo import load_split
         test = load_split(os.path.join(a.out, "work"), "test")
         names = {}
-        ids = {v: k for k, v in TASK_NAMES.items()}
         for name in a.case_tasks.split(","):
-            names[name] = [i for i in select_cases(test, 1) if int(test["task"][i]) == ids[name]][0]
+            names[name] = [i for i in select_cases(test, 1) if int(test["task"][i]) == TASK_IDS[name]][0]
         write_cases(test, a.cases, names, TorchEditor(os.path.join(a.out, "model"), cfg))
         log(f"cases: {a.cases} ({', '.join(names)})")
 

@@ -33,6 +33,7 @@ import numpy as np
 TASK_NAMES = {1: "removal", 2: "addition", 3: "style", 4: "background", 5: "color", 8: "replace", 10: "text",
               11: "tone", 12: "camera"}
 TASKS = sorted(TASK_NAMES)
+TASK_IDS = {name: t for t, name in TASK_NAMES.items()}
 
 COLORS: Dict[str, Tuple[int, int, int]] = {
     "red": (220, 40, 40), "green": (40, 170, 60), "blue": (40, 90, 220), "yellow": (245, 210, 40),
