@@ -23,5 +23,10 @@ pub enum Activation {
 
 /// Matmul output tile edge (rows per workgroup); the MoE offsets pad expert lists to it.
 pub const MATMUL_TILE: u32 = 32;
+/// Smallest subgroup the subgroup kernels (`Family::needs_subgroups`) work with: they share a
+/// 32-wide block of k across 8 lanes.
+pub const MIN_SUBGROUP: u32 = 8;
+/// Rows and columns per workgroup of `Kernel::MatmulSubgroup`.
+pub const MATMUL_SG_TILE: (u32, u32) = (16, 256);
 /// Head-dim classes of the attention kernel (a variant's `width`).
 pub const ATTENTION_WIDTHS: [u32; 5] = [32, 64, 128, 256, 512];

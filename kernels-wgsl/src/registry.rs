@@ -105,6 +105,7 @@ impl WeightFormat {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Family {
     Matmul,
+    MatmulSubgroup,
     Gather,
     Attention,
     Norm,
@@ -118,10 +119,16 @@ pub enum Family {
 }
 
 impl Family {
+    /// Families written for subgroups of at least `MIN_SUBGROUP` lanes (the SUBGROUP feature).
+    pub fn needs_subgroups(self) -> bool {
+        self == Family::MatmulSubgroup
+    }
+
     /// The WGSL file (under `wgsl/`) that holds this family.
     pub fn file(self) -> &'static str {
         match self {
             Family::Matmul => "matmul",
+            Family::MatmulSubgroup => "matmul_sg",
             Family::Gather => "gather",
             Family::Attention => "attention",
             Family::Norm => "norm",
@@ -196,6 +203,7 @@ macro_rules! kernels {
 kernels! {
     Matmul => (Matmul, "main", AnyWeight),
     MatmulGrouped => (Matmul, "grouped", AnyWeight),
+    MatmulSubgroup => (MatmulSubgroup, "main", AnyWeight),
     GatherRows => (Gather, "main", AnyWeight),
     Attention => (Attention, "main", Width),
     RmsNorm => (Norm, "rms_norm", Acts),

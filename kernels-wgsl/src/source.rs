@@ -42,6 +42,8 @@ wgsl_files!(
     "common",
     "wg_reduce",
     "matmul",
+    "matmul_io",
+    "matmul_sg",
     "gather",
     "attention",
     "norm",

@@ -26,7 +26,12 @@ fn float_weight(gpu: &Gpu, w: &[f32], n: usize, k: usize, fmt: WeightFormat) -> 
 }
 
 fn run(path: Path, fmt: WeightFormat, m: usize, n: usize, k: usize, act: Activation, bias: bool, seed: u64) {
-    let gpu = gpu(path);
+    for set in KERNEL_SETS {
+        run_on(gpu_kernels(path, set), path, fmt, (m, n, k), act, bias, seed);
+    }
+}
+
+fn run_on(gpu: &Gpu, path: Path, fmt: WeightFormat, (m, n, k): (usize, usize, usize), act: Activation, bias: bool, seed: u64) {
     let mut rng = Rng::new(seed);
     let x = round(path, &rng.vec(m * k, 1.0));
     let (mut lin, w) = float_weight(gpu, &rng.vec(n * k, 0.5), n, k, fmt);
@@ -38,11 +43,12 @@ fn run(path: Path, fmt: WeightFormat, m: usize, n: usize, k: usize, act: Activat
     let y = ops::linear(gpu, Mat::of(&xt), &lin, act).unwrap();
     let got = gpu.read_f32(&y).unwrap();
     let want = reference::matmul(&x, &w, bias.then_some(&b[..]), m, n, k, act);
-    assert_close(&format!("matmul {fmt:?} {m}x{n}x{k} {act:?}"), &got, &round(path, &want), tolerance(path));
+    let kernels = if gpu.has_subgroup() { "subgroup" } else { "portable" };
+    assert_close(&format!("matmul ({kernels}) {fmt:?} {m}x{n}x{k} {act:?}"), &got, &round(path, &want), tolerance(path));
 }
 
 both_paths!(matmul_f32_odd_shapes, matmul_f32_odd_shapes_f16path, |p| {
-    for (i, &(m, n, k)) in [(1, 1, 1), (7, 13, 45), (33, 65, 96), (70, 31, 129)].iter().enumerate() {
+    for (i, &(m, n, k)) in [(1, 1, 1), (7, 13, 45), (33, 65, 96), (70, 31, 129), (17, 300, 70)].iter().enumerate() {
         run(p, WeightFormat::F32, m, n, k, Activation::None, i % 2 == 0, i as u64);
     }
 });
@@ -67,40 +73,44 @@ both_paths!(matmul_epilogues_f32, matmul_epilogues_f16, |p| {
 
 both_paths!(matmul_accumulate_strided_f32, matmul_accumulate_strided_f16, |path| {
     // y[:, 5..5+n] of a wider tensor += x[2..2+m, 3..3+k] W^T, other columns untouched.
-    let gpu = gpu(path);
-    let mut rng = Rng::new(40);
-    let (m, n, k, xw, yw) = (9, 11, 17, 24, 20);
-    let x = round(path, &rng.vec((m + 2) * xw, 1.0));
-    let y0 = round(path, &rng.vec(m * yw, 1.0));
-    let (lin, w) = float_weight(gpu, &rng.vec(n * k, 0.5), n, k, WeightFormat::F32);
-    let xt = gpu.upload_act(&x, &[m + 2, xw], act_dtype(path)).unwrap();
-    let yt = gpu.upload_act(&y0, &[m, yw], act_dtype(path)).unwrap();
-    let xv = Mat::of(&xt).rows(2, 2 + m).cols(3, 3 + k);
-    let yv = Mat::of(&yt).cols(5, 5 + n);
-    ops::matmul(gpu, xv, &lin, yv, Activation::None, true).unwrap();
-    let got = gpu.read_f32(&yt).unwrap();
-    let xs: Vec<f32> = (0..m).flat_map(|r| x[(r + 2) * xw + 3..(r + 2) * xw + 3 + k].to_vec()).collect();
-    let prod = reference::matmul(&xs, &w, None, m, n, k, Activation::None);
-    let mut want = y0.clone();
-    for r in 0..m {
-        for c in 0..n {
-            want[r * yw + 5 + c] += prod[r * n + c];
+    for set in KERNEL_SETS {
+        let gpu = gpu_kernels(path, set);
+        let mut rng = Rng::new(40);
+        let (m, n, k, xw, yw) = (9, 11, 17, 24, 20);
+        let x = round(path, &rng.vec((m + 2) * xw, 1.0));
+        let y0 = round(path, &rng.vec(m * yw, 1.0));
+        let (lin, w) = float_weight(gpu, &rng.vec(n * k, 0.5), n, k, WeightFormat::F32);
+        let xt = gpu.upload_act(&x, &[m + 2, xw], act_dtype(path)).unwrap();
+        let yt = gpu.upload_act(&y0, &[m, yw], act_dtype(path)).unwrap();
+        let xv = Mat::of(&xt).rows(2, 2 + m).cols(3, 3 + k);
+        let yv = Mat::of(&yt).cols(5, 5 + n);
+        ops::matmul(gpu, xv, &lin, yv, Activation::None, true).unwrap();
+        let got = gpu.read_f32(&yt).unwrap();
+        let xs: Vec<f32> = (0..m).flat_map(|r| x[(r + 2) * xw + 3..(r + 2) * xw + 3 + k].to_vec()).collect();
+        let prod = reference::matmul(&xs, &w, None, m, n, k, Activation::None);
+        let mut want = y0.clone();
+        for r in 0..m {
+            for c in 0..n {
+                want[r * yw + 5 + c] += prod[r * n + c];
+            }
         }
+        assert_close(&format!("matmul ({set:?}) accumulate into a strided view"), &got, &round(path, &want), tolerance(path));
     }
-    assert_close("matmul accumulate into a strided view", &got, &round(path, &want), tolerance(path));
 });
 
 both_paths!(matmul_chunked_binding_limit_f32, matmul_chunked_binding_limit_f16, |path| {
     // A 64 KiB binding limit forces chunks over rows and over weight rows.
-    let gpu = gpu_with_binding_limit(path, 64 * 1024);
-    let mut rng = Rng::new(50);
-    let (m, n, k) = (300, 200, 96);
-    let x = round(path, &rng.vec(m * k, 1.0));
-    let (lin, w) = float_weight(&gpu, &rng.vec(n * k, 0.5), n, k, WeightFormat::F32);
-    assert!(lin.weight.byte_len() > gpu.binding_limit() && (m * k * 2) as u64 > gpu.binding_limit() / 2);
-    let xt = gpu.upload_act(&x, &[m, k], act_dtype(path)).unwrap();
-    let y = ops::linear(&gpu, Mat::of(&xt), &lin, Activation::None).unwrap();
-    let got = gpu.read_f32(&y).unwrap();
-    let want = reference::matmul(&x, &w, None, m, n, k, Activation::None);
-    assert_close("chunked matmul", &got, &round(path, &want), tolerance(path));
+    for set in KERNEL_SETS {
+        let gpu = gpu_with_binding_limit_kernels(path, 64 * 1024, set);
+        let mut rng = Rng::new(50);
+        let (m, n, k) = (300, 200, 96);
+        let x = round(path, &rng.vec(m * k, 1.0));
+        let (lin, w) = float_weight(&gpu, &rng.vec(n * k, 0.5), n, k, WeightFormat::F32);
+        assert!(lin.weight.byte_len() > gpu.binding_limit() && (m * k * 2) as u64 > gpu.binding_limit() / 2);
+        let xt = gpu.upload_act(&x, &[m, k], act_dtype(path)).unwrap();
+        let y = ops::linear(&gpu, Mat::of(&xt), &lin, Activation::None).unwrap();
+        let got = gpu.read_f32(&y).unwrap();
+        let want = reference::matmul(&x, &w, None, m, n, k, Activation::None);
+        assert_close(&format!("chunked matmul ({set:?})"), &got, &round(path, &want), tolerance(path));
+    }
 });

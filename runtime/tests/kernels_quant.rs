@@ -31,7 +31,12 @@ fn quant_weight(gpu: &Gpu, f: WeightFormat, n: usize, k: usize, rng: &mut Rng) -
 }
 
 fn matmul_case(path: Path, f: WeightFormat, m: usize, n: usize, seed: u64) {
-    let gpu = gpu(path);
+    for set in KERNEL_SETS {
+        matmul_case_on(gpu_kernels(path, set), path, f, m, n, seed);
+    }
+}
+
+fn matmul_case_on(gpu: &Gpu, path: Path, f: WeightFormat, m: usize, n: usize, seed: u64) {
     let mut rng = Rng::new(seed);
     let k = if f.block_elems() == 256 { 512 } else { 96 };
     let (lin, w) = quant_weight(gpu, f, n, k, &mut rng);
@@ -40,7 +45,8 @@ fn matmul_case(path: Path, f: WeightFormat, m: usize, n: usize, seed: u64) {
     let y = ops::linear(gpu, Mat::of(&xt), &lin, Activation::None).unwrap();
     let want = reference::matmul(&x, &w, None, m, n, k, Activation::None);
     let got = gpu.read_f32(&y).unwrap();
-    assert_close(&format!("matmul {f:?} {m}x{n}x{k}"), &got, &round(path, &want), tolerance(path));
+    let kernels = if gpu.has_subgroup() { "subgroup" } else { "portable" };
+    assert_close(&format!("matmul ({kernels}) {f:?} {m}x{n}x{k}"), &got, &round(path, &want), tolerance(path));
     // The tiny rows alone (their outputs would vanish in a whole-tensor norm).
     let tiny = |v: &[f32]| -> Vec<f32> { (0..m).flat_map(|r| (4..n).step_by(5).map(move |c| v[r * n + c])).collect() };
     assert_close(&format!("matmul {f:?} subnormal-scale rows"), &tiny(&got), &tiny(&round(path, &want)), tolerance(path));
@@ -51,6 +57,7 @@ macro_rules! quant_tests {
         $(both_paths!($f32, $f16, |p| {
             matmul_case(p, WeightFormat::$fmt, 37, 21, 1);
             matmul_case(p, WeightFormat::$fmt, 1, 9, 2);
+            matmul_case(p, WeightFormat::$fmt, 19, 260, 3);
         });)*
     };
 }

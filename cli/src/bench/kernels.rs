@@ -137,11 +137,21 @@ fn moe_case(gpu: &Gpu, t: usize, h: usize, budget: f64) -> Result<()> {
     Ok(())
 }
 
-pub fn run(args: &GpuArgs, full: bool) -> Result<()> {
+/// Kernel families `--only` selects.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, clap::ValueEnum)]
+pub enum Family {
+    Matmul,
+    Attention,
+    Rows,
+    Moe,
+}
+
+pub fn run(args: &GpuArgs, full: bool, only: &[Family]) -> Result<()> {
     let gpu = args.open()?;
+    let wanted = |f: Family| only.is_empty() || only.contains(&f);
     header(&gpu, "kernel benchmark");
     let budget = if full { 1.0 } else { 0.2 };
-    let formats = [WeightFormat::F16, WeightFormat::Q8_0, WeightFormat::Q4_0, WeightFormat::Q4_K];
+    let formats = if std::env::var("XQ").is_ok() { vec![WeightFormat::Q4_K] } else { vec![WeightFormat::F16, WeightFormat::Q8_0, WeightFormat::Q4_0, WeightFormat::Q4_K] };
     // FLUX.1 linear shapes (K -> N): qkv, proj, mlp in/out, single-block linear1/linear2, modulation
     // The default set (under 2 minutes on lavapipe) has the 3072 -> 3072 projection; --full adds
     // every FLUX linear shape (the 12288-wide MLP included) at 512, 2560 and 8704 tokens.
@@ -151,19 +161,23 @@ pub fn run(args: &GpuArgs, full: bool) -> Result<()> {
         &[(3072, 3072)]
     };
     let token_counts: &[usize] = if full { &[512, 2560, 8704] } else { &[512] };
-    for &m in token_counts {
+    for &m in token_counts.iter().filter(|_| wanted(Family::Matmul)) {
         for &(k, n) in shapes {
-            for f in formats {
+            for &f in &formats {
                 matmul_case(&gpu, f, m, n, k, budget)?;
             }
         }
     }
     let lengths: &[usize] = if full { &[1024, 2560, 8704] } else { &[1024] };
-    for &l in lengths {
+    for &l in lengths.iter().filter(|_| wanted(Family::Attention)) {
         attention_case(&gpu, 24, 128, l, budget)?;
     }
-    row_ops(&gpu, if full { 8704 } else { 2560 }, 3072, budget)?;
-    moe_case(&gpu, if full { 8704 } else { 256 }, 3072, budget)?;
+    if wanted(Family::Rows) {
+        row_ops(&gpu, if full { 8704 } else { 2560 }, 3072, budget)?;
+    }
+    if wanted(Family::Moe) {
+        moe_case(&gpu, if full { 8704 } else { 256 }, 3072, budget)?;
+    }
     println!("peak GPU memory held by the pool: {} bytes", gpu.memory().peak);
     Ok(())
 }

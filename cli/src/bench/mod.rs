@@ -19,6 +19,9 @@ pub enum BenchCommand {
         /// Every FLUX shape (slow on CPU adapters); the default set takes under 2 minutes on lavapipe.
         #[arg(long)]
         full: bool,
+        /// Only these kernel families (repeatable; default all).
+        #[arg(long, value_enum)]
+        only: Vec<kernels::Family>,
         #[command(flatten)]
         gpu: GpuArgs,
     },
@@ -35,7 +38,7 @@ pub enum BenchCommand {
 
 pub fn run(cmd: &BenchCommand) -> std::result::Result<(), String> {
     match cmd {
-        BenchCommand::Kernels { full, gpu } => kernels::run(gpu, *full).map_err(|e| e.to_string()),
+        BenchCommand::Kernels { full, only, gpu } => kernels::run(gpu, *full, only).map_err(|e| e.to_string()),
         BenchCommand::Dit(b) => dit::run(b),
         BenchCommand::Text(b) => text::run(b),
         BenchCommand::Vae(b) => vae::run(b),
@@ -63,5 +66,6 @@ pub fn time_runs(gpu: &Gpu, min_secs: f64, max_runs: usize, warm: impl FnOnce() 
 }
 
 pub fn header(gpu: &Gpu, what: &str) {
-    println!("# {what} on {} — precision {:?}", gpu.adapter(), gpu.precision());
+    let sg = if gpu.has_subgroup() { "subgroups" } else { "no subgroups" };
+    println!("# {what} on {} — precision {:?}, {sg}", gpu.adapter(), gpu.precision());
 }

@@ -1,7 +1,10 @@
 // 6-bit scale and min of sub-block j (0..7) from the 12 packed scale bytes of Q4_K/Q5_K
-// (ggml's get_scale_min_k4); `s` holds those bytes as 3 little-endian words.
+// (ggml's get_scale_min_k4); `s` holds those bytes as 3 little-endian words. Words are
+// picked with select, not a dynamic array index: CPU adapters (lavapipe) turn a dynamically
+// indexed private array into a per-invocation memory loop.
 fn kq_byte(s: array<u32, 3>, i: u32) -> u32 {
-    return u8_at(s[i >> 2u], i & 3u);
+    let w = select(select(s[0], s[1], i >= 4u), s[2], i >= 8u);
+    return u8_at(w, i & 3u);
 }
 
 fn kq_scale_min(s: array<u32, 3>, j: u32) -> vec2<f32> {

@@ -56,6 +56,9 @@ pub struct GpuOptions {
     pub max_binding: Option<u64>,
     /// Fill every new activation buffer with NaN (tests: unwritten elements show).
     pub poison: bool,
+    /// Only the portable kernels, even where the adapter has subgroups (tests cover both;
+    /// `X2EDIT_PORTABLE=1` works around a driver whose subgroups misbehave).
+    pub portable: bool,
 }
 
 impl GpuOptions {
@@ -69,6 +72,7 @@ impl GpuOptions {
                 .map(|v| v.parse::<u64>().map_err(|_| Error::invalid("X2EDIT_MAX_BINDING", format!("'{v}' is not a byte count"))))
                 .transpose()?,
             poison: false,
+            portable: var("X2EDIT_PORTABLE").is_some_and(|v| v != "0"),
         })
     }
 }
@@ -175,7 +179,12 @@ pub(super) async fn open(opts: &GpuOptions) -> Result<Opened> {
         None => Precision::F32,
     };
     let f16 = precision == Precision::F16;
-    let subgroup = adapter.features().contains(wgpu::Features::SUBGROUP);
+    // Our subgroup kernels need subgroups of at least MIN_SUBGROUP lanes. Not in browsers yet:
+    // their WGSL must say `enable subgroups;`, which naga (wgpu 30) cannot parse.
+    let subgroup = !opts.portable
+        && !cfg!(target_arch = "wasm32")
+        && adapter.features().contains(wgpu::Features::SUBGROUP)
+        && adapter.get_info().subgroup_min_size >= x2edit_kernels::MIN_SUBGROUP;
     let mut features = wgpu::Features::empty();
     if f16 {
         features |= wgpu::Features::SHADER_F16;

@@ -4,7 +4,7 @@
 use super::{row_chunks, window, Mat};
 use crate::error::{Error, Result};
 use crate::gpu::{Bind, DType, Gpu, Tensor};
-use x2edit_kernels::{layout, Activation, Kernel, Variant, WeightFormat};
+use x2edit_kernels::{layout, Activation, Kernel, Variant, WeightFormat, MATMUL_SG_TILE, MATMUL_TILE};
 
 /// A linear layer on the GPU: weight [n, k] in any format, optional f32 bias [n].
 #[derive(Clone, Debug)]
@@ -126,8 +126,13 @@ pub(super) fn matmul_rows(gpu: &Gpu, x: Mat, w: &Linear, rows: std::ops::Range<u
                 n_experts: 0,
                 gather: 0,
             };
-            let groups = [(n1 - n0).div_ceil(32) as u32, (r1 - r0).div_ceil(32) as u32, 1];
-            gpu.dispatch(Kernel::Matmul, variant, bytemuck::bytes_of(&p), &[(1, xb), (2, wb), (3, Bind::all(bias)), (4, yb)], groups)?;
+            let (kernel, (tm, tn)) = if gpu.has_subgroup() {
+                (Kernel::MatmulSubgroup, MATMUL_SG_TILE)
+            } else {
+                (Kernel::Matmul, (MATMUL_TILE, MATMUL_TILE))
+            };
+            let groups = [(n1 - n0).div_ceil(tn as usize) as u32, (r1 - r0).div_ceil(tm as usize) as u32, 1];
+            gpu.dispatch(kernel, variant, bytemuck::bytes_of(&p), &[(1, xb), (2, wb), (3, Bind::all(bias)), (4, yb)], groups)?;
         }
     }
     Ok(())

@@ -39,10 +39,25 @@ pub enum Path {
     F16,
 }
 
+/// Which kernels a device runs where both exist: the subgroup kernels (CI's lavapipe has
+/// subgroups of 8) or the portable ones every adapter runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kernels {
+    Subgroup,
+    Portable,
+}
+
+pub const KERNEL_SETS: [Kernels; 2] = [Kernels::Subgroup, Kernels::Portable];
+
 fn open(p: Precision, max_binding: Option<u64>) -> Gpu {
+    open_with(p, max_binding, Kernels::Subgroup)
+}
+
+fn open_with(p: Precision, max_binding: Option<u64>, set: Kernels) -> Gpu {
     let mut o = GpuOptions::from_env().expect("X2EDIT_* environment");
     o.precision = Some(p);
     o.poison = true;
+    o.portable = set == Kernels::Portable;
     if max_binding.is_some() {
         o.max_binding = max_binding;
     }
@@ -60,9 +75,32 @@ pub fn gpu(path: Path) -> &'static Gpu {
     }
 }
 
+/// The shared GPU of a path running `set`. Panics when the subgroup set is asked of an adapter
+/// without subgroups (CI's lavapipe has them; a silently skipped set would hide bugs).
+pub fn gpu_kernels(path: Path, set: Kernels) -> &'static Gpu {
+    static PORTABLE_F32: OnceLock<Gpu> = OnceLock::new();
+    static PORTABLE_F16: OnceLock<Gpu> = OnceLock::new();
+    let gpu = match (set, path) {
+        (Kernels::Subgroup, _) => gpu(path),
+        (Kernels::Portable, Path::F32) => PORTABLE_F32.get_or_init(|| open_with(Precision::F32, None, set)),
+        (Kernels::Portable, Path::F16) => PORTABLE_F16.get_or_init(|| open_with(Precision::F16, None, set)),
+    };
+    assert_eq!(gpu.has_subgroup(), set == Kernels::Subgroup, "{set:?} kernels on {}", gpu.adapter());
+    gpu
+}
+
+fn precision(path: Path) -> Precision {
+    if path == Path::F16 { Precision::F16 } else { Precision::F32 }
+}
+
 /// A private GPU with a forced small binding limit (for chunking tests).
 pub fn gpu_with_binding_limit(path: Path, bytes: u64) -> Gpu {
-    open(if path == Path::F16 { Precision::F16 } else { Precision::F32 }, Some(bytes))
+    open(precision(path), Some(bytes))
+}
+
+/// As `gpu_with_binding_limit`, running `set`.
+pub fn gpu_with_binding_limit_kernels(path: Path, bytes: u64, set: Kernels) -> Gpu {
+    open_with(precision(path), Some(bytes), set)
 }
 
 /// Tolerances (relative L2 error and max error relative to the largest reference value):
