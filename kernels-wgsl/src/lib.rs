@@ -30,3 +30,5 @@ pub const MIN_SUBGROUP: u32 = 8;
 pub const MATMUL_SG_TILE: (u32, u32) = (16, 256);
 /// Head-dim classes of the attention kernel (a variant's `width`).
 pub const ATTENTION_WIDTHS: [u32; 5] = [32, 64, 128, 256, 512];
+/// Widest head dim class of `Kernel::AttentionSubgroup` (wider heads run the portable kernel).
+pub const ATTENTION_SG_MAX_WIDTH: u32 = 128;

@@ -108,6 +108,7 @@ pub enum Family {
     MatmulSubgroup,
     Gather,
     Attention,
+    AttentionSubgroup,
     Norm,
     Rope,
     Elementwise,
@@ -121,7 +122,7 @@ pub enum Family {
 impl Family {
     /// Families written for subgroups of at least `MIN_SUBGROUP` lanes (the SUBGROUP feature).
     pub fn needs_subgroups(self) -> bool {
-        self == Family::MatmulSubgroup
+        matches!(self, Family::MatmulSubgroup | Family::AttentionSubgroup)
     }
 
     /// The WGSL file (under `wgsl/`) that holds this family.
@@ -131,6 +132,7 @@ impl Family {
             Family::MatmulSubgroup => "matmul_sg",
             Family::Gather => "gather",
             Family::Attention => "attention",
+            Family::AttentionSubgroup => "attention_sg",
             Family::Norm => "norm",
             Family::Rope => "rope",
             Family::Elementwise => "elementwise",
@@ -206,6 +208,7 @@ kernels! {
     MatmulSubgroup => (MatmulSubgroup, "main", AnyWeight),
     GatherRows => (Gather, "main", AnyWeight),
     Attention => (Attention, "main", Width),
+    AttentionSubgroup => (AttentionSubgroup, "main", Width),
     RmsNorm => (Norm, "rms_norm", Acts),
     LayerNorm => (Norm, "layer_norm", Acts),
     LayerNormModulate => (Norm, "layer_norm_modulate", Acts),
@@ -233,6 +236,12 @@ kernels! {
 }
 
 impl Kernel {
+    /// Width classes of a `Needs::Width` kernel.
+    fn widths(self) -> impl Iterator<Item = u32> {
+        let max = if self == Kernel::AttentionSubgroup { crate::ATTENTION_SG_MAX_WIDTH } else { u32::MAX };
+        crate::ATTENTION_WIDTHS.into_iter().filter(move |&w| w <= max)
+    }
+
     /// Whether `v` is a valid instance of this kernel.
     pub fn accepts(self, v: &Variant) -> bool {
         let weight_ok = match (self.needs(), v.weight) {
@@ -243,7 +252,7 @@ impl Kernel {
             (_, None) => true,
         };
         let width_ok = match self.needs() {
-            Needs::Width => crate::ATTENTION_WIDTHS.contains(&v.width),
+            Needs::Width => self.widths().any(|w| w == v.width),
             _ => v.width == 0,
         };
         let acts_ok = self.needs() != Needs::Nothing || (v.input == Act::F32 && v.output == Act::F32);
@@ -264,7 +273,7 @@ impl Kernel {
                 Needs::Nothing | Needs::Acts => out.push(base),
                 Needs::AnyWeight => out.extend(WeightFormat::ALL.iter().map(|&w| base.with_weight(w))),
                 Needs::FloatWeight => out.extend(WeightFormat::FLOATS.iter().map(|&w| base.with_weight(w))),
-                Needs::Width => out.extend(crate::ATTENTION_WIDTHS.iter().map(|&w| base.with_width(w))),
+                Needs::Width => out.extend(self.widths().map(|w| base.with_width(w))),
             }
         }
         out

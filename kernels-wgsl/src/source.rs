@@ -46,6 +46,8 @@ wgsl_files!(
     "matmul_sg",
     "gather",
     "attention",
+    "attention_io",
+    "attention_sg",
     "norm",
     "rope",
     "elementwise",

@@ -6,23 +6,7 @@
 // limit: measured on lavapipe, about 38,000 keys fit at dim 128, 5,100 at dim 256, 2,900 at
 // dim 512; the VAE tiles its mid-block attention below that).
 //#include common
-
-struct Params {
-    lq: u32, lk: u32, heads: u32, kv_heads: u32,
-    d: u32, q_off: u32, q_stride: u32, k_off: u32,
-    k_stride: u32, v_off: u32, v_stride: u32, o_off: u32,
-    o_stride: u32, flags: u32, causal_shift: u32, scale: f32,
-}
-// flags: bit0 causal (key j allowed when j <= i + causal_shift), bit1 key padding mask,
-// bit2 fully-masked-row policy: 0 = unmask (attend to all keys, as HF's sdpa path on CUDA),
-// 1 = uniform (mean of V over all keys, as an all -inf additive mask gives on the CPU).
-
-@group(0) @binding(0) var<uniform> P: Params;
-@group(0) @binding(1) var<storage, read> Q: array<In>;
-@group(0) @binding(2) var<storage, read> K: array<In>;
-@group(0) @binding(3) var<storage, read> V: array<In>;
-@group(0) @binding(4) var<storage, read> MASK: array<u32>;
-@group(0) @binding(5) var<storage, read_write> O: array<Out>;
+//#include attention_io
 
 const WG: u32 = 64u;
 const D4: u32 = WIDTH / 4u;
@@ -30,47 +14,17 @@ const TK: u32 = 512u / D4; // keys per tile: 16 KiB of K and V tiles at any widt
 var<workgroup> ks: array<vec4<f32>, 512>;
 var<workgroup> vs: array<vec4<f32>, 512>;
 
-// Dims 4c..4c+3 of a row at `b` (zeros past d).
-fn q4(b: u32, c: u32) -> vec4<f32> {
-    let i = b + min(4u * c, P.d - 4u);
-    return select(vec4<f32>(0.0), vec4<f32>(f32(Q[i]), f32(Q[i + 1u]), f32(Q[i + 2u]), f32(Q[i + 3u])), 4u * c < P.d);
-}
-fn k4(b: u32, c: u32) -> vec4<f32> {
-    let i = b + min(4u * c, P.d - 4u);
-    return select(vec4<f32>(0.0), vec4<f32>(f32(K[i]), f32(K[i + 1u]), f32(K[i + 2u]), f32(K[i + 3u])), 4u * c < P.d);
-}
-fn v4(b: u32, c: u32) -> vec4<f32> {
-    let i = b + min(4u * c, P.d - 4u);
-    return select(vec4<f32>(0.0), vec4<f32>(f32(V[i]), f32(V[i + 1u]), f32(V[i + 2u]), f32(V[i + 3u])), 4u * c < P.d);
-}
-
 @compute @workgroup_size(64, 1, 1)
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
     let i = wg.x * WG + lid.x;
     let h = wg.y;
     let row_ok = i < P.lq;
     let hk = h / (P.heads / P.kv_heads);
-    let causal = (P.flags & 1u) != 0u;
-    var masked = (P.flags & 2u) != 0u;
-    var lim = P.lk;
-    if (causal) { lim = min(P.lk, i + P.causal_shift + 1u); }
-    var uniform_row = false;
-    if (row_ok && (causal || masked)) {
-        var any = false;
-        if (masked) {
-            for (var j = 0u; j < lim; j++) { if (MASK[j] != 0u) { any = true; break; } }
-        } else {
-            any = lim > 0u;
-        }
-        if (!any) {
-            lim = P.lk;
-            masked = false;
-            uniform_row = (P.flags & 4u) != 0u;
-        }
-    }
-    // Keys any row of this workgroup may need; with a key mask a fully masked row needs all.
-    var wg_lim = P.lk;
-    if (causal && (P.flags & 2u) == 0u) { wg_lim = min(P.lk, wg.x * WG + WG + P.causal_shift); }
+    let rk = row_keys(i, wg.x, WG);
+    let lim = rk.lim;
+    let masked = rk.masked;
+    let uniform_row = rk.uniform_row;
+    let wg_lim = rk.wg_lim;
 
     var q: array<vec4<f32>, D4>;
     let qb = P.q_off + min(i, P.lq - 1u) * P.q_stride + h * P.d;

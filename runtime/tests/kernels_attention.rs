@@ -6,7 +6,7 @@ mod common;
 use common::*;
 use x2edit_kernels::reference::{self, AttentionShape, MaskedRows};
 use x2edit_runtime::ops::{self, AttentionArgs, Mat};
-use x2edit_runtime::DType;
+use x2edit_runtime::{DType, Gpu};
 
 struct Case {
     lq: usize,
@@ -20,7 +20,12 @@ struct Case {
 }
 
 fn run(path: Path, c: Case, seed: u64) {
-    let gpu = gpu(path);
+    for set in KERNEL_SETS {
+            run_on(gpu_kernels(path, set), path, &c, seed);
+    }
+}
+
+fn run_on(gpu: &Gpu, path: Path, c: &Case, seed: u64) {
     let mut rng = Rng::new(seed);
     let q = round(path, &rng.vec(c.lq * c.heads * c.d, 1.0));
     let k = round(path, &rng.vec(c.lk * c.kv_heads * c.d, 1.0));
@@ -54,7 +59,8 @@ fn run(path: Path, c: Case, seed: u64) {
     let got = gpu.read_f32(&out).unwrap();
     let shape = AttentionShape { lq: c.lq, lk: c.lk, heads: c.heads, kv_heads: c.kv_heads, d: c.d };
     let want = reference::attention(&q, &k, &v, shape, scale, c.causal, (c.pad > 0).then_some(&mask[..]), c.policy);
-    let what = format!("attention lq {} lk {} h {}/{} d {} causal {} pad {} {:?}", c.lq, c.lk, c.heads, c.kv_heads, c.d, c.causal, c.pad, c.policy);
+    let kernels = if gpu.has_subgroup() { "subgroup" } else { "portable" };
+    let what = format!("attention ({kernels}) lq {} lk {} h {}/{} d {} causal {} pad {} {:?}", c.lq, c.lk, c.heads, c.kv_heads, c.d, c.causal, c.pad, c.policy);
     assert_close(&what, &got, &round(path, &want), tolerance(path));
 }
 
@@ -101,31 +107,33 @@ both_paths!(attention_causal_kv_cache_f32, attention_causal_kv_cache_f16, |p| {
 
 both_paths!(attention_fused_qkv_strides_f32, attention_fused_qkv_strides_f16, |path| {
     // q, k and v read in place from one [L, 3*H*D] buffer.
-    let gpu = gpu(path);
-    let (l, h, d) = (45, 3, 16);
-    let mut rng = Rng::new(60);
-    let qkv = round(path, &rng.vec(l * 3 * h * d, 1.0));
-    let t = gpu.upload_act(&qkv, &[l, 3 * h * d], act_dtype(path)).unwrap();
-    let out = gpu.alloc(&[l, h * d], act_dtype(path)).unwrap();
-    let m = Mat::of(&t);
-    let args = AttentionArgs {
-        q: m.cols(0, h * d),
-        k: m.cols(h * d, 2 * h * d),
-        v: m.cols(2 * h * d, 3 * h * d),
-        out: Mat::of(&out),
-        heads: h,
-        kv_heads: h,
-        dim: d,
-        scale: 0.25,
-        causal: false,
-        key_mask: None,
-        masked_rows: MaskedRows::Unmask,
-    };
-    ops::attention(gpu, &args).unwrap();
-    let part = |p: usize| -> Vec<f32> { (0..l).flat_map(|r| qkv[r * 3 * h * d + p * h * d..r * 3 * h * d + (p + 1) * h * d].to_vec()).collect() };
-    let shape = AttentionShape { lq: l, lk: l, heads: h, kv_heads: h, d };
-    let want = reference::attention(&part(0), &part(1), &part(2), shape, 0.25, false, None, MaskedRows::Unmask);
-    assert_close("attention from a fused qkv buffer", &gpu.read_f32(&out).unwrap(), &round(path, &want), tolerance(path));
+    for set in KERNEL_SETS {
+        let gpu = gpu_kernels(path, set);
+        let (l, h, d) = (45, 3, 16);
+        let mut rng = Rng::new(60);
+        let qkv = round(path, &rng.vec(l * 3 * h * d, 1.0));
+        let t = gpu.upload_act(&qkv, &[l, 3 * h * d], act_dtype(path)).unwrap();
+        let out = gpu.alloc(&[l, h * d], act_dtype(path)).unwrap();
+        let m = Mat::of(&t);
+        let args = AttentionArgs {
+            q: m.cols(0, h * d),
+            k: m.cols(h * d, 2 * h * d),
+            v: m.cols(2 * h * d, 3 * h * d),
+            out: Mat::of(&out),
+            heads: h,
+            kv_heads: h,
+            dim: d,
+            scale: 0.25,
+            causal: false,
+            key_mask: None,
+            masked_rows: MaskedRows::Unmask,
+        };
+        ops::attention(gpu, &args).unwrap();
+        let part = |p: usize| -> Vec<f32> { (0..l).flat_map(|r| qkv[r * 3 * h * d + p * h * d..r * 3 * h * d + (p + 1) * h * d].to_vec()).collect() };
+        let shape = AttentionShape { lq: l, lk: l, heads: h, kv_heads: h, d };
+        let want = reference::attention(&part(0), &part(1), &part(2), shape, 0.25, false, None, MaskedRows::Unmask);
+        assert_close(&format!("attention ({set:?}) from a fused qkv buffer"), &gpu.read_f32(&out).unwrap(), &round(path, &want), tolerance(path));
+    }
 });
 
 #[test]

@@ -146,12 +146,18 @@ pub enum Family {
     Moe,
 }
 
-pub fn run(args: &GpuArgs, full: bool, only: &[Family]) -> Result<()> {
+pub fn run(args: &GpuArgs, full: bool, only: &[Family], formats: &[String]) -> Result<()> {
     let gpu = args.open()?;
     let wanted = |f: Family| only.is_empty() || only.contains(&f);
     header(&gpu, "kernel benchmark");
     let budget = if full { 1.0 } else { 0.2 };
-    let formats = if std::env::var("XQ").is_ok() { vec![WeightFormat::Q4_K] } else { vec![WeightFormat::F16, WeightFormat::Q8_0, WeightFormat::Q4_0, WeightFormat::Q4_K] };
+    let default_formats = [WeightFormat::F16, WeightFormat::Q8_0, WeightFormat::Q4_0, WeightFormat::Q4_K];
+    let formats: Vec<WeightFormat> = if formats.is_empty() {
+        default_formats.to_vec()
+    } else {
+        let pick = |name: &str| WeightFormat::ALL.into_iter().find(|f| f.name() == name).ok_or_else(|| Error::invalid("--format", format!("'{name}' is not a weight format")));
+        formats.iter().map(|s| pick(s)).collect::<Result<_>>()?
+    };
     // FLUX.1 linear shapes (K -> N): qkv, proj, mlp in/out, single-block linear1/linear2, modulation
     // The default set (under 2 minutes on lavapipe) has the 3072 -> 3072 projection; --full adds
     // every FLUX linear shape (the 12288-wide MLP included) at 512, 2560 and 8704 tokens.

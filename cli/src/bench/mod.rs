@@ -22,6 +22,9 @@ pub enum BenchCommand {
         /// Only these kernel families (repeatable; default all).
         #[arg(long, value_enum)]
         only: Vec<kernels::Family>,
+        /// Only these matmul weight formats (repeatable: f16, q8_0, q4_k, ...; default f16 q8_0 q4_0 q4_k).
+        #[arg(long = "format")]
+        formats: Vec<String>,
         #[command(flatten)]
         gpu: GpuArgs,
     },
@@ -38,7 +41,7 @@ pub enum BenchCommand {
 
 pub fn run(cmd: &BenchCommand) -> std::result::Result<(), String> {
     match cmd {
-        BenchCommand::Kernels { full, only, gpu } => kernels::run(gpu, *full, only).map_err(|e| e.to_string()),
+        BenchCommand::Kernels { full, only, formats, gpu } => kernels::run(gpu, *full, only, formats).map_err(|e| e.to_string()),
         BenchCommand::Dit(b) => dit::run(b),
         BenchCommand::Text(b) => text::run(b),
         BenchCommand::Vae(b) => vae::run(b),

@@ -5,7 +5,7 @@ use super::{row_chunks, window, Mat};
 use crate::error::{Error, Result};
 use crate::gpu::{Bind, Gpu, Tensor};
 pub use x2edit_kernels::reference::MaskedRows;
-use x2edit_kernels::{Kernel, Variant, ATTENTION_WIDTHS};
+use x2edit_kernels::{Kernel, Variant, ATTENTION_SG_MAX_WIDTH, ATTENTION_WIDTHS};
 
 #[repr(C)]
 #[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable, Default)]
@@ -79,6 +79,7 @@ pub fn attention(gpu: &Gpu, a: &AttentionArgs) -> Result<()> {
     let (kb, k_off) = window(gpu, &a.k, 0, lk);
     let (vb, v_off) = window(gpu, &a.v, 0, lk);
     let mask = a.key_mask.unwrap_or(gpu.dummy());
+    let kernel = if gpu.has_subgroup() && width <= ATTENTION_SG_MAX_WIDTH { Kernel::AttentionSubgroup } else { Kernel::Attention };
     let row_max = (a.q.stride as u64 * super::elem_bytes(a.q.t)).max(a.out.stride as u64 * super::elem_bytes(a.out.t));
     for (r0, r1) in row_chunks(gpu, "attention queries", lq, row_max)? {
         let (qb, q_off) = window(gpu, &a.q, r0, r1);
@@ -102,7 +103,7 @@ pub fn attention(gpu: &Gpu, a: &AttentionArgs) -> Result<()> {
             scale: a.scale,
         };
         gpu.dispatch(
-            Kernel::Attention,
+            kernel,
             Variant::io(qa, oa).with_width(width),
             bytemuck::bytes_of(&p),
             &[(1, qb), (2, kb), (3, vb), (4, Bind::all(mask)), (5, ob)],
