@@ -115,6 +115,7 @@ pub enum Family {
     Reduce,
     Moe,
     Conv,
+    ConvSubgroup,
     Image,
     Sampler,
 }
@@ -122,7 +123,7 @@ pub enum Family {
 impl Family {
     /// Families written for subgroups of at least `MIN_SUBGROUP` lanes (the SUBGROUP feature).
     pub fn needs_subgroups(self) -> bool {
-        matches!(self, Family::MatmulSubgroup | Family::AttentionSubgroup)
+        matches!(self, Family::MatmulSubgroup | Family::AttentionSubgroup | Family::ConvSubgroup)
     }
 
     /// The WGSL file (under `wgsl/`) that holds this family.
@@ -139,6 +140,7 @@ impl Family {
             Family::Reduce => "reduce",
             Family::Moe => "moe",
             Family::Conv => "conv",
+            Family::ConvSubgroup => "conv_sg",
             Family::Image => "image",
             Family::Sampler => "sampler",
         }
@@ -228,6 +230,7 @@ kernels! {
     MoeCombine => (Moe, "combine", Acts),
     MoeCombineDense => (Moe, "combine_dense", Acts),
     Conv2d => (Conv, "conv2d", FloatWeight),
+    Conv2dSubgroup => (ConvSubgroup, "conv2d", FloatWeight),
     GroupNormStats => (Image, "group_norm_stats", Acts),
     GroupNormApply => (Image, "group_norm_apply", Acts),
     Upsample2x => (Image, "upsample2x", Acts),

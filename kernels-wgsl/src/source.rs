@@ -54,6 +54,8 @@ wgsl_files!(
     "reduce",
     "moe",
     "conv",
+    "conv_io",
+    "conv_sg",
     "image",
     "sampler",
     "weights/f32",

@@ -1,19 +1,7 @@
 // Direct conv2d on NCHW (batch 1) for the VAE and AlignNet; weights in a float format.
 //#include common
 //#include WEIGHT
-
-struct Params {
-    cin: u32, h: u32, w: u32, cout: u32,
-    oh: u32, ow: u32, ks: u32, stride: u32,
-    pad_t: u32, pad_l: u32, flags: u32, x_off: u32,  // flags: bit0 bias, bit1 accumulate, bits 8..15 activation
-    y_off: u32, w_off: u32, w_co_stride: u32, co_base: u32, // co_base: first output channel of this launch
-}
-
-@group(0) @binding(0) var<uniform> P: Params;
-@group(0) @binding(1) var<storage, read> X: array<In>;
-@group(0) @binding(2) var<storage, read> W: array<u32>;
-@group(0) @binding(3) var<storage, read> B: array<f32>;
-@group(0) @binding(4) var<storage, read_write> Y: array<Out>;
+//#include conv_io
 
 fn x_at(row: u32, ix: i32) -> f32 {
     return select(0.0, f32(X[row + u32(clamp(ix, 0, i32(P.w) - 1))]), ix >= 0 && ix < i32(P.w));
@@ -51,16 +39,7 @@ fn conv2d(@builtin(global_invocation_id) gid: vec3<u32>) {
             }
         }
     }
-    let oplane = P.oh * P.ow;
     for (var c = 0u; c < min(4u, P.cout - co0); c++) {
-        let co = co0 + c;
-        for (var j = 0u; j < min(4u, P.ow - ox0); j++) {
-            var v = acc[c][j];
-            if ((P.flags & 1u) != 0u) { v += B[P.co_base + co]; }
-            v = activate(v, (P.flags >> 8u) & 255u);
-            let yi = P.y_off + co * oplane + oy * P.ow + ox0 + j;
-            if ((P.flags & 2u) != 0u) { v += f32(Y[yi]); }
-            Y[yi] = to_out(v);
-        }
+        for (var j = 0u; j < min(4u, P.ow - ox0); j++) { store(co0 + c, oy * P.ow + ox0 + j, acc[c][j]); }
     }
 }

@@ -6,7 +6,7 @@ use common::*;
 use x2edit_kernels::reference::{self, Conv2dShape};
 use x2edit_kernels::{Activation, WeightFormat};
 use x2edit_runtime::ops::{self, Conv2dArgs};
-use x2edit_runtime::DType;
+use x2edit_runtime::{DType, Gpu};
 
 fn weight_bytes(w: &[f32], fmt: WeightFormat) -> (Vec<u8>, Vec<f32>) {
     match fmt {
@@ -23,7 +23,12 @@ fn weight_bytes(w: &[f32], fmt: WeightFormat) -> (Vec<u8>, Vec<f32>) {
 }
 
 fn run(path: Path, s: Conv2dShape, fmt: WeightFormat, seed: u64) {
-    let gpu = gpu(path);
+    for set in KERNEL_SETS {
+            run_on(gpu_kernels(path, set), path, s, fmt, seed);
+    }
+}
+
+fn run_on(gpu: &Gpu, path: Path, s: Conv2dShape, fmt: WeightFormat, seed: u64) {
     let mut rng = Rng::new(seed);
     let x = round(path, &rng.vec(s.cin * s.h * s.w, 1.0));
     let (wb, w) = weight_bytes(&rng.vec(s.cout * s.cin * s.ks * s.ks, 0.3), fmt);
@@ -54,7 +59,8 @@ fn run(path: Path, s: Conv2dShape, fmt: WeightFormat, seed: u64) {
     };
     ops::conv2d(gpu, &args).unwrap();
     let want = reference::conv2d(&x, &w, Some(&b), s);
-    assert_close(&format!("conv2d {s:?} {fmt:?}"), &gpu.read_f32(&y).unwrap(), &round(path, &want), tolerance(path));
+    let kernels = if gpu.has_subgroup() { "subgroup" } else { "portable" };
+    assert_close(&format!("conv2d ({kernels}) {s:?} {fmt:?}"), &gpu.read_f32(&y).unwrap(), &round(path, &want), tolerance(path));
 }
 
 fn shape(cin: usize, h: usize, w: usize, cout: usize, ks: usize, stride: usize, pad: [usize; 4]) -> Conv2dShape {
@@ -65,6 +71,8 @@ both_paths!(conv2d_k1_k3_f32, conv2d_k1_k3_f16, |p| {
     run(p, shape(5, 7, 9, 6, 1, 1, [0; 4]), WeightFormat::F32, 1);
     run(p, shape(3, 11, 13, 7, 3, 1, [1; 4]), WeightFormat::F32, 2);
     run(p, shape(16, 6, 5, 32, 3, 1, [1; 4]), WeightFormat::F16, 3);
+    // Several 32-wide k blocks, two 256-channel tiles, a partial pixel tile.
+    run(p, shape(40, 9, 11, 300, 3, 1, [1; 4]), WeightFormat::F16, 8);
 });
 
 both_paths!(conv2d_stride2_asym_pad_f32, conv2d_stride2_asym_pad_f16, |p| {
@@ -80,41 +88,43 @@ both_paths!(conv2d_k5_f32, conv2d_k5_f16, |p| {
 both_paths!(conv2d_accumulate_slices_f32, conv2d_accumulate_slices_f16, |path| {
     // AlignNet: a [1, layers, 5, 5] conv over (token, feature) planes, accumulated one layer
     // (input channel) at a time from per-layer tensors.
-    let gpu = gpu(path);
-    let mut rng = Rng::new(7);
-    let (layers, h, w) = (3, 9, 21);
-    let x = round(path, &rng.vec(layers * h * w, 1.0));
-    let wv = rng.vec(layers * 25, 0.3);
-    let b = rng.vec(1, 0.5);
-    let wt = gpu.upload_f32(&wv, &[1, layers, 5, 5]).unwrap();
-    let bt = gpu.upload_f32(&b, &[1]).unwrap();
-    let y = gpu.alloc(&[h, w], act_dtype(path)).unwrap();
-    for l in 0..layers {
-        let xl = gpu.upload_act(&x[l * h * w..(l + 1) * h * w], &[h, w], act_dtype(path)).unwrap();
-        let args = Conv2dArgs {
-            x: &xl,
-            x_off: 0,
-            cin: 1,
-            h,
-            w,
-            weight: &wt,
-            w_off: l * 25,
-            w_co_stride: layers * 25,
-            bias: (l == 0).then_some(&bt),
-            y: &y,
-            y_off: 0,
-            cout: 1,
-            ks: 5,
-            stride: 1,
-            pad: [2; 4],
-            act: Activation::None,
-            accumulate: l > 0,
-        };
-        ops::conv2d(gpu, &args).unwrap();
+    for set in KERNEL_SETS {
+        let gpu = gpu_kernels(path, set);
+        let mut rng = Rng::new(7);
+        let (layers, h, w) = (3, 9, 21);
+        let x = round(path, &rng.vec(layers * h * w, 1.0));
+        let wv = rng.vec(layers * 25, 0.3);
+        let b = rng.vec(1, 0.5);
+        let wt = gpu.upload_f32(&wv, &[1, layers, 5, 5]).unwrap();
+        let bt = gpu.upload_f32(&b, &[1]).unwrap();
+        let y = gpu.alloc(&[h, w], act_dtype(path)).unwrap();
+        for l in 0..layers {
+            let xl = gpu.upload_act(&x[l * h * w..(l + 1) * h * w], &[h, w], act_dtype(path)).unwrap();
+            let args = Conv2dArgs {
+                x: &xl,
+                x_off: 0,
+                cin: 1,
+                h,
+                w,
+                weight: &wt,
+                w_off: l * 25,
+                w_co_stride: layers * 25,
+                bias: (l == 0).then_some(&bt),
+                y: &y,
+                y_off: 0,
+                cout: 1,
+                ks: 5,
+                stride: 1,
+                pad: [2; 4],
+                act: Activation::None,
+                accumulate: l > 0,
+            };
+            ops::conv2d(gpu, &args).unwrap();
     }
     let want = reference::conv2d(&x, &wv, Some(&b), shape(layers, h, w, 1, 5, 1, [2; 4]));
     // f16 storage rounds the running sum after each layer: allow for `layers` roundings.
-    assert_close("conv2d accumulated over layers", &gpu.read_f32(&y).unwrap(), &want, tolerance(path) * layers as f32);
+    assert_close(&format!("conv2d ({set:?}) accumulated over layers"), &gpu.read_f32(&y).unwrap(), &want, tolerance(path) * layers as f32);
+    }
 });
 
 both_paths!(upsample2x_f32, upsample2x_f16, |path| {

@@ -7,20 +7,24 @@ fn w_guard(base: u32, i: u32, avail: u32) -> f32 {
     return w_elem(base + min(i, avail - 1u)) * f32(i < avail);
 }
 
-fn w_decode32(row: u32, kb: u32, k: u32) -> array<vec4<f32>, 8> {
+// The 32 weights from element `base` as 8 vectors (zeros from `avail` on): a row block of
+// a matmul, or a run of a conv kernel slice.
+fn w_run32(base: u32, avail: u32) -> array<vec4<f32>, 8> {
     var o: array<vec4<f32>, 8>;
-    let k0 = kb * 32u;
-    let base = row * k + k0;
-    if (k0 + 32u <= k && (base & 1u) == 0u) {
+    if (avail >= 32u && (base & 1u) == 0u) {
         let wb = base >> 1u;
         //#unroll i 8
         o[{i}] = vec4<f32>(bf16x2(W[wb + {i}u * 2u]), bf16x2(W[wb + {i}u * 2u + 1u]));
         //#end
     } else {
-        let avail = k - k0;
         //#unroll i 8
         o[{i}] = vec4<f32>(w_guard(base, {i}u * 4u, avail), w_guard(base, {i}u * 4u + 1u, avail), w_guard(base, {i}u * 4u + 2u, avail), w_guard(base, {i}u * 4u + 3u, avail));
         //#end
     }
     return o;
+}
+
+// The 32 weights W[row, 32*kb .. 32*kb+32) as 8 vectors (zeros past k).
+fn w_decode32(row: u32, kb: u32, k: u32) -> array<vec4<f32>, 8> {
+    return w_run32(row * k + kb * 32u, k - kb * 32u);
 }

@@ -8,20 +8,23 @@ fn w_guard(base: u32, i: u32, avail: u32) -> f32 {
     return w_elem(base + min(i, avail - 1u)) * f32(i < avail);
 }
 
-// The 32 weights W[row, 32*kb .. 32*kb+32) as 8 vectors (zeros past k).
-fn w_decode32(row: u32, kb: u32, k: u32) -> array<vec4<f32>, 8> {
+// The 32 weights from element `base` as 8 vectors (zeros from `avail` on): a row block of
+// a matmul, or a run of a conv kernel slice.
+fn w_run32(base: u32, avail: u32) -> array<vec4<f32>, 8> {
     var o: array<vec4<f32>, 8>;
-    let k0 = kb * 32u;
-    let base = row * k + k0;
-    if (k0 + 32u <= k) {
+    if (avail >= 32u) {
         //#unroll i 8
         o[{i}] = vec4<f32>(bitcast<f32>(W[base + {i}u * 4u]), bitcast<f32>(W[base + {i}u * 4u + 1u]), bitcast<f32>(W[base + {i}u * 4u + 2u]), bitcast<f32>(W[base + {i}u * 4u + 3u]));
         //#end
     } else {
-        let avail = k - k0;
         //#unroll i 8
         o[{i}] = vec4<f32>(w_guard(base, {i}u * 4u, avail), w_guard(base, {i}u * 4u + 1u, avail), w_guard(base, {i}u * 4u + 2u, avail), w_guard(base, {i}u * 4u + 3u, avail));
         //#end
     }
     return o;
+}
+
+// The 32 weights W[row, 32*kb .. 32*kb+32) as 8 vectors (zeros past k).
+fn w_decode32(row: u32, kb: u32, k: u32) -> array<vec4<f32>, 8> {
+    return w_run32(row * k + kb * 32u, k - kb * 32u);
 }

@@ -118,13 +118,16 @@ pub fn conv2d(gpu: &Gpu, a: &Conv2dArgs) -> Result<()> {
             w_co_stride: a.w_co_stride as u32,
             co_base: co0 as u32,
         };
-        gpu.dispatch(
-            Kernel::Conv2d,
-            Variant::io(xa, ya).with_weight(wf),
-            bytemuck::bytes_of(&p),
-            &[(1, xb), (2, Bind::all(a.weight)), (3, Bind::all(bias)), (4, yb)],
-            [ow.div_ceil(64) as u32, oh.div_ceil(4) as u32, (co1 - co0).div_ceil(4) as u32],
-        )?;
+        let (kernel, groups) = if gpu.has_subgroup() {
+            // 16 pixels x 256 channels per workgroup; pixel tiles spread over y and z.
+            let tiles = (oh * ow).div_ceil(16) as u32;
+            let ty = tiles.min(32768);
+            (Kernel::Conv2dSubgroup, [(co1 - co0).div_ceil(256) as u32, ty, tiles.div_ceil(ty)])
+        } else {
+            (Kernel::Conv2d, [ow.div_ceil(64) as u32, oh.div_ceil(4) as u32, (co1 - co0).div_ceil(4) as u32])
+        };
+        let binds = [(1, xb), (2, Bind::all(a.weight)), (3, Bind::all(bias)), (4, yb)];
+        gpu.dispatch(kernel, Variant::io(xa, ya).with_weight(wf), bytemuck::bytes_of(&p), &binds, groups)?;
     }
     Ok(())
 }
