@@ -21,13 +21,15 @@ pub enum Activation {
     Silu = 3,
 }
 
-/// Matmul output tile edge (rows per workgroup); the MoE offsets pad expert lists to it.
+/// Matmul output tile edge (rows per workgroup); the MoE offsets pad expert lists to it, so it
+/// must stay a multiple of `MATMUL_SG_TILE.0`.
 pub const MATMUL_TILE: u32 = 32;
 /// Smallest subgroup the subgroup kernels (`Family::needs_subgroups`) work with: they share a
 /// 32-wide block of k across 8 lanes.
 pub const MIN_SUBGROUP: u32 = 8;
 /// Rows and columns per workgroup of `Kernel::MatmulSubgroup`.
 pub const MATMUL_SG_TILE: (u32, u32) = (16, 256);
+const _: () = assert!(MATMUL_TILE.is_multiple_of(MATMUL_SG_TILE.0));
 /// Head-dim classes of the attention kernel (a variant's `width`).
 pub const ATTENTION_WIDTHS: [u32; 5] = [32, 64, 128, 256, 512];
 /// Widest head dim class of `Kernel::AttentionSubgroup` (wider heads run the portable kernel).

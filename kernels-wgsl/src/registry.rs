@@ -208,6 +208,7 @@ kernels! {
     Matmul => (Matmul, "main", AnyWeight),
     MatmulGrouped => (Matmul, "grouped", AnyWeight),
     MatmulSubgroup => (MatmulSubgroup, "main", AnyWeight),
+    MatmulGroupedSubgroup => (MatmulSubgroup, "grouped", AnyWeight),
     GatherRows => (Gather, "main", AnyWeight),
     Attention => (Attention, "main", Width),
     AttentionSubgroup => (AttentionSubgroup, "main", Width),

@@ -60,7 +60,12 @@ fn reference(l: &Layer) -> (Vec<reference::Top2>, Vec<f32>) {
 }
 
 fn run(path: Path, l: &Layer, mode: MoeMode) {
-    let gpu = gpu(path);
+    for set in KERNEL_SETS {
+            run_on(gpu_kernels(path, set), path, l, mode);
+    }
+}
+
+fn run_on(gpu: &Gpu, path: Path, l: &Layer, mode: MoeMode) {
     let experts = MoeExperts {
         experts: l.e,
         rank: l.r,
@@ -87,7 +92,8 @@ fn run(path: Path, l: &Layer, mode: MoeMode) {
     }
     assert_eq!(counts.iter().sum::<u32>() as usize, 2 * l.t, "every token reaches two experts");
     // mid and slot buffers are stored in the path's precision too
-    assert_close(&format!("moe {mode:?} T={}", l.t), &gpu.read_f32(&yt).unwrap(), &round(path, &want), 2.0 * tolerance(path));
+    let kernels = if gpu.has_subgroup() { "subgroup" } else { "portable" };
+    assert_close(&format!("moe ({kernels}) {mode:?} T={}", l.t), &gpu.read_f32(&yt).unwrap(), &round(path, &want), 2.0 * tolerance(path));
 }
 
 both_paths!(moe_sparse_f32, moe_sparse_f16, |p| {
@@ -123,23 +129,25 @@ fn moe_sparse_skips_unrouted_experts() {
         l.down[e * l.r * l.h..(e + 1) * l.r * l.h].fill(f32::NAN);
         l.up[e * l.out * l.r..(e + 1) * l.out * l.r].fill(f32::NAN);
     }
-    let gpu = gpu(path);
-    let experts = MoeExperts {
-        experts: l.e,
-        rank: l.r,
-        dim_in: l.h,
-        dim_out: l.out,
-        down: lin(gpu, &l.down, l.e * l.r, l.h),
-        up: lin(gpu, &l.up, l.e * l.out, l.r),
-        shared_down: lin(gpu, &l.sdown, l.r, l.h),
-        shared_up: lin(gpu, &l.sup, l.out, l.r),
-        gate: lin(gpu, &l.gate, l.e, l.h),
-    };
-    let task = gpu.upload_f32(&l.task, &[l.e]).unwrap();
-    let xt = gpu.upload_act(&l.x, &[l.t, l.h], act_dtype(path)).unwrap();
-    let yt = gpu.upload_act(&l.y0, &[l.t, l.out], act_dtype(path)).unwrap();
-    let routing = ops::moe_lora(gpu, Mat::of(&xt), &experts, &task, Mat::of(&yt), MoeMode::Sparse).unwrap();
-    let counts = gpu.read_u32(&routing.counts).unwrap();
-    assert_eq!(counts.iter().enumerate().filter(|(_, &c)| c > 0).map(|(e, _)| e).collect::<Vec<_>>(), vec![3, 7]);
-    assert_close("sparse MoE with NaN in unrouted experts", &gpu.read_f32(&yt).unwrap(), &want, 2.0 * tolerance(path));
+    for set in KERNEL_SETS {
+        let gpu = gpu_kernels(path, set);
+        let experts = MoeExperts {
+            experts: l.e,
+            rank: l.r,
+            dim_in: l.h,
+            dim_out: l.out,
+            down: lin(gpu, &l.down, l.e * l.r, l.h),
+            up: lin(gpu, &l.up, l.e * l.out, l.r),
+            shared_down: lin(gpu, &l.sdown, l.r, l.h),
+            shared_up: lin(gpu, &l.sup, l.out, l.r),
+            gate: lin(gpu, &l.gate, l.e, l.h),
+        };
+        let task = gpu.upload_f32(&l.task, &[l.e]).unwrap();
+        let xt = gpu.upload_act(&l.x, &[l.t, l.h], act_dtype(path)).unwrap();
+        let yt = gpu.upload_act(&l.y0, &[l.t, l.out], act_dtype(path)).unwrap();
+        let routing = ops::moe_lora(gpu, Mat::of(&xt), &experts, &task, Mat::of(&yt), MoeMode::Sparse).unwrap();
+        let counts = gpu.read_u32(&routing.counts).unwrap();
+        assert_eq!(counts.iter().enumerate().filter(|(_, &c)| c > 0).map(|(e, _)| e).collect::<Vec<_>>(), vec![3, 7]);
+        assert_close(&format!("sparse MoE ({set:?}) with NaN in unrouted experts"), &gpu.read_f32(&yt).unwrap(), &want, 2.0 * tolerance(path));
+    }
 }

@@ -8,7 +8,7 @@ use super::matmul::{matmul, matmul_rows, Linear, Params as MatmulParams};
 use super::{grid, row_chunks, window, Mat};
 use crate::error::{Error, Result};
 use crate::gpu::{Bind, DType, Gpu, Tensor};
-use x2edit_kernels::{Act, Activation, Kernel, Variant, MATMUL_TILE};
+use x2edit_kernels::{Act, Activation, Kernel, Variant, MATMUL_SG_TILE, MATMUL_TILE};
 
 /// One MoE-LoRA layer's weights. Experts are stacked: down [E*rank, dim_in], up
 /// [E*dim_out, rank]. `gate` is the hidden half of the gate, [E, dim_in]; the task half is
@@ -167,13 +167,19 @@ fn grouped(gpu: &Gpu, x: Mat, w: &Linear, n: usize, y: Mat, rows: &Tensor, seg: 
         n_experts: experts as u32,
         gather,
     };
-    let tiles = rows.numel() / MATMUL_TILE as usize;
+    // Expert lists are padded to MATMUL_TILE rows, a multiple of both kernels' row tiles.
+    let (kernel, (tm, tn)) = if gpu.has_subgroup() {
+        (Kernel::MatmulGroupedSubgroup, MATMUL_SG_TILE)
+    } else {
+        (Kernel::MatmulGrouped, (MATMUL_TILE, MATMUL_TILE))
+    };
+    let tiles = rows.numel() / tm as usize;
     gpu.dispatch(
-        Kernel::MatmulGrouped,
+        kernel,
         Variant::io(xa, ya).with_weight(w.format()?),
         bytemuck::bytes_of(&p),
         &[(1, xb), (2, Bind::all(&w.weight)), (3, Bind::all(gpu.dummy())), (4, yb), (5, Bind::all(rows)), (6, Bind::all(seg))],
-        [n.div_ceil(32) as u32, tiles as u32, 1],
+        [n.div_ceil(tn as usize) as u32, tiles as u32, 1],
     )
 }
 
