@@ -3,7 +3,7 @@
 
 mod common;
 use common::*;
-use x2edit_kernels::{reference, Activation, WeightFormat};
+use x2edit_kernels::{reference, Act, Activation, Kernel, Variant, WeightFormat};
 use x2edit_runtime::ops::{self, Linear, Mat};
 use x2edit_runtime::{DType, Gpu};
 
@@ -114,3 +114,12 @@ both_paths!(matmul_chunked_binding_limit_f32, matmul_chunked_binding_limit_f16, 
         assert_close(&format!("chunked matmul ({set:?})"), &got, &round(path, &want), tolerance(path));
     }
 });
+
+#[test]
+fn subgroup_kernels_are_refused_without_subgroups() {
+    // A typed error, not a shader validation failure, on an adapter without subgroups.
+    let gpu = gpu_kernels(Path::F32, Kernels::Portable);
+    let v = Variant::new(Act::F32).with_weight(WeightFormat::F32);
+    let err = gpu.dispatch(Kernel::MatmulSubgroup, v, &[0u8; 48], &[], [1, 1, 1]).unwrap_err();
+    assert!(err.to_string().contains("subgroup kernel without subgroups"), "{err}");
+}

@@ -206,6 +206,9 @@ impl Gpu {
         if variant.needs_f16() && !self.inner.f16 {
             return Err(Error::Unsupported(format!("{kernel:?}"), "f16 variant without SHADER_F16".into()));
         }
+        if kernel.family().needs_subgroups() && !self.inner.subgroup {
+            return Err(Error::Unsupported(format!("{kernel:?}"), format!("subgroup kernel without subgroups of {} lanes", x2edit_kernels::MIN_SUBGROUP)));
+        }
         let max = self.max_workgroups();
         if groups.iter().any(|&g| g > max) {
             return Err(Error::invalid(format!("{kernel:?} dispatch"), format!("{groups:?} workgroups exceed {max} per dimension")));
