@@ -20,11 +20,11 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
     let h = wg.y;
     let row_ok = i < P.lq;
     let hk = h / (P.heads / P.kv_heads);
-    let rk = row_keys(i, wg.x, WG);
+    let rk = row_keys(i);
     let lim = rk.lim;
     let masked = rk.masked;
     let uniform_row = rk.uniform_row;
-    let wg_lim = rk.wg_lim;
+    let wg_lim = workgroup_keys(wg.x, WG);
 
     var q: array<vec4<f32>, D4>;
     let qb = P.q_off + min(i, P.lq - 1u) * P.q_stride + h * P.d;

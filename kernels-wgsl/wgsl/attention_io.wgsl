@@ -34,11 +34,10 @@ fn v4(b: u32, c: u32) -> vec4<f32> {
 
 // Which keys a query row attends to: keys below `lim` (causal), those the mask keeps unless
 // `masked` was cleared because it hides them all (then the MaskedRows policy applies:
-// `uniform_row` = equal weights). `wg_lim`: keys any row of workgroup `wg_x` may need (with
-// a key mask a fully masked row needs all).
-struct RowKeys { lim: u32, masked: bool, uniform_row: bool, wg_lim: u32 }
+// `uniform_row` = equal weights).
+struct RowKeys { lim: u32, masked: bool, uniform_row: bool }
 
-fn row_keys(i: u32, wg_x: u32, wg: u32) -> RowKeys {
+fn row_keys(i: u32) -> RowKeys {
     let row_ok = i < P.lq;
     let causal = (P.flags & 1u) != 0u;
     var masked = (P.flags & 2u) != 0u;
@@ -58,7 +57,13 @@ fn row_keys(i: u32, wg_x: u32, wg: u32) -> RowKeys {
             uniform_row = (P.flags & 4u) != 0u;
         }
     }
-    var wg_lim = P.lk;
-    if (causal && (P.flags & 2u) == 0u) { wg_lim = min(P.lk, wg_x * wg + wg + P.causal_shift); }
-    return RowKeys(lim, masked, uniform_row, wg_lim);
+    return RowKeys(lim, masked, uniform_row);
+}
+
+// Keys any row of workgroup `wg_x` (of `wg` rows) may need; with a key mask a fully masked row
+// needs all. Kept apart from row_keys: it is uniform, and the key loops around barriers and
+// broadcasts must be (browsers' WGSL compilers check).
+fn workgroup_keys(wg_x: u32, wg: u32) -> u32 {
+    if ((P.flags & 1u) != 0u && (P.flags & 2u) == 0u) { return min(P.lk, wg_x * wg + wg + P.causal_shift); }
+    return P.lk;
 }

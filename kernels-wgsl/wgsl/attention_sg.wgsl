@@ -18,7 +18,8 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
     let i = wg.x * 64u + lid.x;
     let h = wg.y;
     let hk = h / (P.heads / P.kv_heads);
-    let rk = row_keys(i, wg.x, 64u);
+    let rk = row_keys(i);
+    let wg_lim = workgroup_keys(wg.x, 64u);
     var q: array<vec4<f32>, D4>;
     let qb = P.q_off + min(i, P.lq - 1u) * P.q_stride + h * P.d;
     //#unroll c WIDTH/4
@@ -30,7 +31,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
     let part = lane & 7u;
     let kb = P.k_off + hk * P.d;
     let vb = P.v_off + hk * P.d;
-    for (var j = 0u; j < rk.wg_lim; j++) {
+    for (var j = 0u; j < wg_lim; j++) {
         var kl: array<vec4<f32>, T>;
         var vl: array<vec4<f32>, T>;
         //#unroll t WIDTH/32
