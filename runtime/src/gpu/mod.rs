@@ -108,6 +108,7 @@ impl Gpu {
     pub fn has_f16(&self) -> bool {
         self.inner.f16
     }
+    /// Whether the subgroup kernels run here (subgroups of >= 8 lanes, not forced portable).
     pub fn has_subgroup(&self) -> bool {
         self.inner.subgroup
     }
