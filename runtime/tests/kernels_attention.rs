@@ -59,8 +59,8 @@ fn run_on(gpu: &Gpu, path: Path, c: &Case, seed: u64) {
     let got = gpu.read_f32(&out).unwrap();
     let shape = AttentionShape { lq: c.lq, lk: c.lk, heads: c.heads, kv_heads: c.kv_heads, d: c.d };
     let want = reference::attention(&q, &k, &v, shape, scale, c.causal, (c.pad > 0).then_some(&mask[..]), c.policy);
-    let kernels = if gpu.has_subgroup() { "subgroup" } else { "portable" };
-    let what = format!("attention ({kernels}) lq {} lk {} h {}/{} d {} causal {} pad {} {:?}", c.lq, c.lk, c.heads, c.kv_heads, c.d, c.causal, c.pad, c.policy);
+    let kernels = kernels_of(gpu);
+    let what = format!("attention ({kernels:?}) lq {} lk {} h {}/{} d {} causal {} pad {} {:?}", c.lq, c.lk, c.heads, c.kv_heads, c.d, c.causal, c.pad, c.policy);
     assert_close(&what, &got, &round(path, &want), tolerance(path));
 }
 

@@ -59,8 +59,8 @@ fn run_on(gpu: &Gpu, path: Path, s: Conv2dShape, fmt: WeightFormat, seed: u64) {
     };
     ops::conv2d(gpu, &args).unwrap();
     let want = reference::conv2d(&x, &w, Some(&b), s);
-    let kernels = if gpu.has_subgroup() { "subgroup" } else { "portable" };
-    assert_close(&format!("conv2d ({kernels}) {s:?} {fmt:?}"), &gpu.read_f32(&y).unwrap(), &round(path, &want), tolerance(path));
+    let kernels = kernels_of(gpu);
+    assert_close(&format!("conv2d ({kernels:?}) {s:?} {fmt:?}"), &gpu.read_f32(&y).unwrap(), &round(path, &want), tolerance(path));
 }
 
 fn shape(cin: usize, h: usize, w: usize, cout: usize, ks: usize, stride: usize, pad: [usize; 4]) -> Conv2dShape {

@@ -43,8 +43,8 @@ fn run_on(gpu: &Gpu, path: Path, fmt: WeightFormat, (m, n, k): (usize, usize, us
     let y = ops::linear(gpu, Mat::of(&xt), &lin, act).unwrap();
     let got = gpu.read_f32(&y).unwrap();
     let want = reference::matmul(&x, &w, bias.then_some(&b[..]), m, n, k, act);
-    let kernels = if gpu.has_subgroup() { "subgroup" } else { "portable" };
-    assert_close(&format!("matmul ({kernels}) {fmt:?} {m}x{n}x{k} {act:?}"), &got, &round(path, &want), tolerance(path));
+    let kernels = kernels_of(gpu);
+    assert_close(&format!("matmul ({kernels:?}) {fmt:?} {m}x{n}x{k} {act:?}"), &got, &round(path, &want), tolerance(path));
 }
 
 both_paths!(matmul_f32_odd_shapes, matmul_f32_odd_shapes_f16path, |p| {

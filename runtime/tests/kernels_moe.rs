@@ -92,8 +92,8 @@ fn run_on(gpu: &Gpu, path: Path, l: &Layer, mode: MoeMode) {
     }
     assert_eq!(counts.iter().sum::<u32>() as usize, 2 * l.t, "every token reaches two experts");
     // mid and slot buffers are stored in the path's precision too
-    let kernels = if gpu.has_subgroup() { "subgroup" } else { "portable" };
-    assert_close(&format!("moe ({kernels}) {mode:?} T={}", l.t), &gpu.read_f32(&yt).unwrap(), &round(path, &want), 2.0 * tolerance(path));
+    let kernels = kernels_of(gpu);
+    assert_close(&format!("moe ({kernels:?}) {mode:?} T={}", l.t), &gpu.read_f32(&yt).unwrap(), &round(path, &want), 2.0 * tolerance(path));
 }
 
 both_paths!(moe_sparse_f32, moe_sparse_f16, |p| {

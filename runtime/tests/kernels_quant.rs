@@ -45,8 +45,8 @@ fn matmul_case_on(gpu: &Gpu, path: Path, f: WeightFormat, m: usize, n: usize, se
     let y = ops::linear(gpu, Mat::of(&xt), &lin, Activation::None).unwrap();
     let want = reference::matmul(&x, &w, None, m, n, k, Activation::None);
     let got = gpu.read_f32(&y).unwrap();
-    let kernels = if gpu.has_subgroup() { "subgroup" } else { "portable" };
-    assert_close(&format!("matmul ({kernels}) {f:?} {m}x{n}x{k}"), &got, &round(path, &want), tolerance(path));
+    let kernels = kernels_of(gpu);
+    assert_close(&format!("matmul ({kernels:?}) {f:?} {m}x{n}x{k}"), &got, &round(path, &want), tolerance(path));
     // The tiny rows alone (their outputs would vanish in a whole-tensor norm).
     let tiny = |v: &[f32]| -> Vec<f32> { (0..m).flat_map(|r| (4..n).step_by(5).map(move |c| v[r * n + c])).collect() };
     assert_close(&format!("matmul {f:?} subnormal-scale rows"), &tiny(&got), &tiny(&round(path, &want)), tolerance(path));

@@ -89,6 +89,11 @@ pub fn gpu_kernels(path: Path, set: Kernels) -> &'static Gpu {
     gpu
 }
 
+/// Which kernel set a device runs, for assertion messages.
+pub fn kernels_of(gpu: &Gpu) -> Kernels {
+    if gpu.has_subgroup() { Kernels::Subgroup } else { Kernels::Portable }
+}
+
 fn precision(path: Path) -> Precision {
     if path == Path::F16 { Precision::F16 } else { Precision::F32 }
 }
