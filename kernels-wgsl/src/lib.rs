@@ -33,4 +33,4 @@ const _: () = assert!(MATMUL_TILE.is_multiple_of(MATMUL_SG_TILE.0));
 /// Head-dim classes of the attention kernel (a variant's `width`).
 pub const ATTENTION_WIDTHS: [u32; 5] = [32, 64, 128, 256, 512];
 /// Widest head dim class of `Kernel::AttentionSubgroup` (wider heads run the portable kernel).
-pub const ATTENTION_SG_MAX_WIDTH: u32 = 128;
+pub const ATTENTION_SG_MAX_WIDTH: u32 = 512;

@@ -137,6 +137,27 @@ fn moe_case(gpu: &Gpu, t: usize, h: usize, budget: f64) -> Result<()> {
     Ok(())
 }
 
+/// A 3x3 same-padded conv (the VAE's resnet conv) on a `side` x `side` map, f16 weights;
+/// one output value spot-checked against the CPU.
+fn conv_case(gpu: &Gpu, c: usize, side: usize, budget: f64) -> Result<()> {
+    let mut rng = Rng(31);
+    let act = DType::act(gpu.act());
+    let (lin, wv) = weight(gpu, WeightFormat::F16, c, c * 9, &mut rng)?;
+    let (weight, xv) = (lin.weight, rng.vec(c * side * side, 1.0));
+    let x = gpu.upload_act(&xv, &[c, side, side], act)?;
+    let y = gpu.alloc(&[c, side, side], act)?;
+    let args = ops::Conv2dArgs { x: &x, x_off: 0, cin: c, h: side, w: side, weight: &weight, w_off: 0, w_co_stride: c * 9, bias: None, y: &y, y_off: 0, cout: c, ks: 3, stride: 1, pad: [1; 4], act: Activation::None, accumulate: false };
+    let secs = time_runs(gpu, budget, 3, || ops::conv2d(gpu, &args), || ops::conv2d(gpu, &args))?;
+    // y[co = 1, 1, 1]: a full 3x3 window
+    let want: f64 = (0..c * 9).map(|i| wv[c * 9 + i] as f64 * xv[(i / 9) * side * side + (i % 9 / 3) * side + i % 3] as f64).sum();
+    let got = gpu.read_f32(&y)?[side * side + side + 1] as f64;
+    let worst = (got - want).abs() / want.abs().max(0.05);
+    let flops = 2.0 * (c * c * 9 * side * side) as f64;
+    let ok = if worst < 0.05 { "ok" } else { "MISMATCH" };
+    println!("conv3x3 f16   C={c:<4} {side}x{side:<14} {:>9.2} ms {:>8.2} GFLOP/s  check {ok} ({worst:.1e})", secs * 1e3, flops / secs / 1e9);
+    Ok(())
+}
+
 /// Kernel families `--only` selects.
 #[derive(Clone, Copy, PartialEq, Eq, Debug, clap::ValueEnum)]
 pub enum Family {
@@ -144,6 +165,7 @@ pub enum Family {
     Attention,
     Rows,
     Moe,
+    Conv,
 }
 
 pub fn run(args: &GpuArgs, full: bool, only: &[Family], formats: &[String]) -> Result<()> {
@@ -183,6 +205,9 @@ pub fn run(args: &GpuArgs, full: bool, only: &[Family], formats: &[String]) -> R
     }
     if wanted(Family::Moe) {
         moe_case(&gpu, if full { 8704 } else { 256 }, 3072, budget)?;
+    }
+    if wanted(Family::Conv) {
+        conv_case(&gpu, 256, if full { 128 } else { 64 }, budget)?;
     }
     println!("peak GPU memory held by the pool: {} bytes", gpu.memory().peak);
     Ok(())

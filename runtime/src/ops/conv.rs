@@ -119,8 +119,8 @@ pub fn conv2d(gpu: &Gpu, a: &Conv2dArgs) -> Result<()> {
             co_base: co0 as u32,
         };
         let (kernel, groups) = if gpu.has_subgroup() {
-            // 16 pixels x 256 channels per workgroup; pixel tiles spread over y and z.
-            let tiles = (oh * ow).div_ceil(16) as u32;
+            // 32 pixels x 256 channels per workgroup; pixel tiles spread over y and z.
+            let tiles = (oh * ow).div_ceil(32) as u32;
             let ty = tiles.min(32768);
             (Kernel::Conv2dSubgroup, [(co1 - co0).div_ceil(256) as u32, ty, tiles.div_ceil(ty)])
         } else {
