@@ -1,10 +1,11 @@
-// Flash attention on devices with subgroups of 8 or more lanes (head dims up to 128): the same
+// Flash attention on devices with subgroups of 8 or more lanes (head dims up to 512): the same
 // contract as attention.wgsl, one invocation per (query row, head), online softmax. Lanes of a
 // subgroup hold different queries and walk the same keys, so each of 8 lanes loads an eighth
 // of a key's and a value's row and subgroupBroadcast hands the rest over: no workgroup
 // memory, no barriers, and 8 times fewer loads (on CPU adapters every load is a per-lane loop;
 // the portable kernel reads each staged vector once per lane). One loop iteration per key, so
-// lavapipe's 65,535-iteration limit allows about 65,000 keys.
+// lavapipe's 65,535-iteration limit allows about 65,000 keys at every width (at 512 a lane
+// holds 128 vec4 of q and accumulators, as in the portable kernel).
 //#include common
 //#include attention_io
 

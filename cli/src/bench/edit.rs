@@ -148,40 +148,34 @@ fn measure(gpu: &Gpu, b: &EditBench) -> Result<(), String> {
         memory_budget: Some(budget),
         ..EditRequest::new(&image, "make it look like a watercolour painting")
     };
-    // per-stage peaks: at each stage's start the previous stage's peak is read and reset
+    // per-stage peaks: at each stage's start the previous stage's peak is read and reset, and
+    // the stage's line printed at once (a run cut short still leaves the stages it finished)
+    println!("measured: {px}x{px} edit, 1/{s} width, {}+{} DiT blocks, {} text layer(s), {ty}, {} step(s), budget {:.0} MiB:", b.double, b.single, b.text_layers, b.steps, mib(budget));
     let mut peaks: Vec<(Stage, u64)> = Vec::new();
-    let mut current: Option<Stage> = None;
+    let mut current: Option<(Stage, Instant)> = None;
     let mut on_progress = |p: &x2edit_runtime::edit::Progress| {
-        if current != Some(p.stage) {
-            if let Some(prev) = current {
+        if current.map(|c| c.0) != Some(p.stage) {
+            if let Some((prev, since)) = current {
                 peaks.push((prev, gpu.memory().peak));
+                stage_line(prev, since.elapsed().as_secs_f64(), gpu.memory().peak);
             }
             gpu.reset_peak();
-            current = Some(p.stage);
+            current = Some((p.stage, Instant::now()));
         }
     };
     let t0 = Instant::now();
     let out = edit(gpu, &models, &req, &mut on_progress, &AtomicBool::new(false)).map_err(|e| e.to_string())?;
     let total = t0.elapsed().as_secs_f64();
-    if let Some(last) = current {
+    if let Some((last, since)) = current {
         peaks.push((last, gpu.memory().peak));
-    }
-    println!(
-        "measured: {}x{} edit, 1/{s} width, {}+{} DiT blocks, {} text layer(s), {ty}, {} step(s), budget {:.0} MiB:",
-        out.image.width,
-        out.image.height,
-        b.double,
-        b.single,
-        b.text_layers,
-        out.steps,
-        mib(budget)
-    );
-    for (stage, secs) in &out.timings {
-        let peak = peaks.iter().find(|p| p.0 == *stage).map_or(0, |p| p.1);
-        println!("  {:<8} {secs:>10.2} s   peak {:>8.0} MiB", format!("{stage:?}"), mib(peak));
+        stage_line(last, since.elapsed().as_secs_f64(), gpu.memory().peak);
     }
     println!("  total    {total:>10.2} s   peak {:>8.0} MiB (the pipeline's own figure)", mib(out.peak_memory));
     Ok(())
+}
+
+fn stage_line(stage: Stage, secs: f64, peak: u64) {
+    println!("  {:<8} {secs:>10.2} s   peak {:>8.0} MiB", format!("{stage:?}"), mib(peak));
 }
 
 /// transformer.gguf, adapter.gguf (with AlignNet), text_encoder.gguf (the demo model's

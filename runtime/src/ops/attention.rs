@@ -44,6 +44,36 @@ pub struct AttentionArgs<'a> {
     pub masked_rows: MaskedRows,
 }
 
+/// The kernel and head-dim width class that run heads of `dim` on `gpu`.
+pub fn attention_kernel(gpu: &Gpu, dim: usize) -> Result<(Kernel, u32)> {
+    let width = ATTENTION_WIDTHS
+        .iter()
+        .copied()
+        .find(|&w| w as usize >= dim)
+        .ok_or_else(|| Error::Unsupported("attention".into(), format!("head dim {dim} > 512")))?;
+    let kernel = if gpu.has_subgroup() && width <= ATTENTION_SG_MAX_WIDTH { Kernel::AttentionSubgroup } else { Kernel::Attention };
+    Ok((kernel, width))
+}
+
+/// Keys one invocation of `kernel` at head-dim class `width` can visit within lavapipe's
+/// shader loop limit (65,535 iterations per invocation; see kernels-wgsl/src/source.rs).
+/// The subgroup kernel runs one iteration per key at every width (tested at 64,000 keys;
+/// 70,000 exceed the binding limit first). The portable one, measured on Mesa 22.3.6: the
+/// largest complete key counts were 55868, 48702, 38734, 5156 and 2906 at widths 32 to 512
+/// (the dim loops of 256 and 512 are not unrolled). Both less 10%.
+pub fn loop_limited_keys(kernel: Kernel, width: u32) -> usize {
+    if kernel == Kernel::AttentionSubgroup {
+        return 58_000;
+    }
+    match width {
+        0..=32 => 50_000,
+        33..=64 => 43_000,
+        65..=128 => 34_000,
+        129..=256 => 4_600,
+        _ => 2_600,
+    }
+}
+
 pub fn attention(gpu: &Gpu, a: &AttentionArgs) -> Result<()> {
     let qa = a.q.check("attention q")?;
     let ka = a.k.check("attention k")?;
@@ -52,11 +82,7 @@ pub fn attention(gpu: &Gpu, a: &AttentionArgs) -> Result<()> {
     if qa != ka || qa != va {
         return Err(Error::invalid("attention", "q, k and v must have the same precision"));
     }
-    let width = ATTENTION_WIDTHS
-        .iter()
-        .copied()
-        .find(|&w| w as usize >= a.dim)
-        .ok_or_else(|| Error::Unsupported("attention".into(), format!("head dim {} > 512", a.dim)))?;
+    let (kernel, width) = attention_kernel(gpu, a.dim)?;
     if !a.dim.is_multiple_of(4) || a.dim == 0 {
         return Err(Error::Unsupported("attention".into(), format!("head dim {} (a multiple of 4 is required)", a.dim)));
     }
@@ -79,7 +105,6 @@ pub fn attention(gpu: &Gpu, a: &AttentionArgs) -> Result<()> {
     let (kb, k_off) = window(gpu, &a.k, 0, lk);
     let (vb, v_off) = window(gpu, &a.v, 0, lk);
     let mask = a.key_mask.unwrap_or(gpu.dummy());
-    let kernel = if gpu.has_subgroup() && width <= ATTENTION_SG_MAX_WIDTH { Kernel::AttentionSubgroup } else { Kernel::Attention };
     let row_max = (a.q.stride as u64 * super::elem_bytes(a.q.t)).max(a.out.stride as u64 * super::elem_bytes(a.out.t));
     for (r0, r1) in row_chunks(gpu, "attention queries", lq, row_max)? {
         let (qb, q_off) = window(gpu, &a.q, r0, r1);

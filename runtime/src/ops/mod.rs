@@ -12,7 +12,7 @@ mod reduce;
 mod rope;
 mod sampler;
 
-pub use attention::{attention, AttentionArgs, MaskedRows};
+pub use attention::{attention, attention_kernel, loop_limited_keys, AttentionArgs, MaskedRows};
 pub use conv::{conv2d, Conv2dArgs};
 pub use elementwise::{binary, fill, gated_residual, map, swiglu, MapOp};
 pub use image::{group_norm, upsample2x};

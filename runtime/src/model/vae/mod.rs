@@ -24,7 +24,7 @@ pub use coder::{Decoder, Encoder, MidBlock, Trace};
 pub use config::{VaeConfig, DEFAULT_GROUPS, FLUX_SCALE, FLUX_SHIFT};
 pub use layers::FeatureMap;
 pub use names::Layout;
-pub use tile::{loop_limited, loop_limited_keys, pass_bytes, plan as tile_plan, Pass, Tile, TilePlan, VaeOptions};
+pub use tile::{loop_limited, pass_bytes, plan as tile_plan, Pass, Tile, TilePlan, VaeOptions};
 
 use crate::error::{Error, Result};
 use crate::gpu::{DType, Gpu};
