@@ -177,6 +177,7 @@ both_paths!(attention_long_keys_wide_heads_f32, attention_long_keys_wide_heads_f
     // The FLUX VAE's mid block: one 512-wide head over a whole 1024 px image's latent (16,384
     // keys). The subgroup kernel walks one loop iteration per key, so it must get through more
     // keys than lavapipe's loop limit lets the portable kernel do at this width (about 2,900).
+    // X2EDIT_TEST_LONG_KEYS sets another count (to probe the limit: 64,000 pass).
     let lk = std::env::var("X2EDIT_TEST_LONG_KEYS").ok().and_then(|s| s.parse().ok()).unwrap_or(17_000);
     run_on(gpu_kernels(p, Kernels::Subgroup), p, &plain(9, lk, 1, 512), 80);
 });

@@ -1,4 +1,4 @@
-//! conv2d (kernels 1, 3, 5; strides 1 and 2; symmetric and the VAE's (0,1,0,1) padding; float
+//! conv2d (kernels 1, 3, 5; strides 1 and 2; rows wider than the subgroup tile; symmetric and the VAE's (0,1,0,1) padding; float
 //! weight formats; accumulation into a slice as AlignNet does) and nearest 2x upsample.
 
 mod common;
@@ -73,6 +73,15 @@ both_paths!(conv2d_k1_k3_f32, conv2d_k1_k3_f16, |p| {
     run(p, shape(16, 6, 5, 32, 3, 1, [1; 4]), WeightFormat::F16, 3);
     // Several 32-wide k blocks, two 256-channel tiles, a partial pixel tile.
     run(p, shape(40, 9, 11, 300, 3, 1, [1; 4]), WeightFormat::F16, 8);
+});
+
+both_paths!(conv2d_3x3_wide_rows_f32, conv2d_3x3_wide_rows_f16, |p| {
+    // Rows wider than a 32-pixel tile and not a multiple of it, channel counts whose weight
+    // rows start at odd elements (f16 and bf16 runs decoded from an odd start), no padding,
+    // uneven padding.
+    run(p, shape(7, 5, 70, 9, 3, 1, [1; 4]), WeightFormat::F16, 11);
+    run(p, shape(11, 4, 37, 5, 3, 1, [0; 4]), WeightFormat::BF16, 12);
+    run(p, shape(4, 6, 33, 3, 3, 1, [2, 0, 0, 2]), WeightFormat::F32, 13);
 });
 
 both_paths!(conv2d_stride2_asym_pad_f32, conv2d_stride2_asym_pad_f16, |p| {

@@ -16,6 +16,16 @@ fn w_run32(base: u32, avail: u32) -> array<vec4<f32>, 8> {
         //#unroll i 8
         o[{i}] = vec4<f32>(bf16x2(W[wb + {i}u * 2u]), bf16x2(W[wb + {i}u * 2u + 1u]));
         //#end
+    } else if (avail >= 32u) {
+        // an odd start (conv kernel slices): the 17 words holding the 32 halves, each loaded once
+        let wb = base >> 1u;
+        var ws: array<u32, 17>;
+        //#unroll i 17
+        ws[{i}] = W[wb + {i}u];
+        //#end
+        //#unroll i 8
+        o[{i}] = vec4<f32>(bitcast<f32>(ws[{i}u * 2u] & 0xffff0000u), bf16x2(ws[{i}u * 2u + 1u]), bitcast<f32>(ws[{i}u * 2u + 2u] << 16u));
+        //#end
     } else {
         //#unroll i 8
         o[{i}] = vec4<f32>(w_guard(base, {i}u * 4u, avail), w_guard(base, {i}u * 4u + 1u, avail), w_guard(base, {i}u * 4u + 2u, avail), w_guard(base, {i}u * 4u + 3u, avail));

@@ -17,6 +17,16 @@ fn w_run32(base: u32, avail: u32) -> array<vec4<f32>, 8> {
         //#unroll i 8
         o[{i}] = vec4<f32>(f16x2(W[wb + {i}u * 2u]), f16x2(W[wb + {i}u * 2u + 1u]));
         //#end
+    } else if (avail >= 32u) {
+        // an odd start (conv kernel slices): the 17 words holding the 32 halves, each loaded once
+        let wb = base >> 1u;
+        var ws: array<u32, 17>;
+        //#unroll i 17
+        ws[{i}] = W[wb + {i}u];
+        //#end
+        //#unroll i 8
+        o[{i}] = vec4<f32>(f16_bits_to_f32(ws[{i}u * 2u] >> 16u), f16x2(ws[{i}u * 2u + 1u]), f16_bits_to_f32(ws[{i}u * 2u + 2u] & 0xffffu));
+        //#end
     } else {
         //#unroll i 8
         o[{i}] = vec4<f32>(w_guard(base, {i}u * 4u, avail), w_guard(base, {i}u * 4u + 1u, avail), w_guard(base, {i}u * 4u + 2u, avail), w_guard(base, {i}u * 4u + 3u, avail));
