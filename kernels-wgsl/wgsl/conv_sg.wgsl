@@ -11,7 +11,7 @@
 //#include WEIGHT
 //#include conv_io
 
-const CT_P: u32 = 32u; // pixels per workgroup (the //#unroll r counts below)
+const CT_P: u32 = 32u; // pixels per workgroup (also the //#unroll r counts below and ops/conv.rs)
 
 @compute @workgroup_size(64, 1, 1)
 fn conv2d(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
