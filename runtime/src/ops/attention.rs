@@ -57,8 +57,8 @@ pub fn attention_kernel(gpu: &Gpu, dim: usize) -> Result<(Kernel, u32)> {
 
 /// Keys one invocation of `kernel` at head-dim class `width` can visit within lavapipe's
 /// shader loop limit (65,535 iterations per invocation; see kernels-wgsl/src/source.rs).
-/// The subgroup kernel runs one iteration per key at every width (tested at 64,000 keys;
-/// 70,000 exceed the binding limit first). The portable one, measured on Mesa 22.3.6: the
+/// The subgroup kernel runs one iteration per key at every width (its test runs 17,000 keys
+/// at width 512; 64,000 passed when probed with X2EDIT_TEST_LONG_KEYS). The portable one, measured on Mesa 22.3.6: the
 /// largest complete key counts were 55868, 48702, 38734, 5156 and 2906 at widths 32 to 512
 /// (the dim loops of 256 and 512 are not unrolled). Both less 10%.
 pub fn loop_limited_keys(kernel: Kernel, width: u32) -> usize {
